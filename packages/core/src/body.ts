@@ -1,0 +1,230 @@
+/**
+ * Body streams: the bytes a plan describes, read from its representation. Files are read with
+ * positioned reads from the one descriptor; a write to the file during the response makes the stream
+ * fail rather than finish with mixed bytes.
+ */
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import type { MultipartPart } from './multipart.js';
+import type { ResponsePlan } from './plan.js';
+import type { ByteRange } from './range.js';
+import { type FileRepresentation, fstatBig, type Representation } from './representation.js';
+
+/** Options for {@link createBody}. */
+export interface BodyOptions {
+  /** Largest single read from a file, in bytes (default 512 KiB: large reads matter most for big files). */
+  readonly readSize?: number;
+  /** Bytes between two checks that a file has not been written to (default 8 MiB); the last chunk is always checked. */
+  readonly checkInterval?: number;
+}
+
+/** Raised inside a body stream when its file changed in place while being sent. */
+export class RepresentationChangedError extends Error {
+  readonly code = 'ERR_REPRESENTATION_CHANGED';
+}
+
+/** Raised inside a body stream when a source stream holds fewer bytes than it declared. */
+export class ShortRepresentationError extends Error {
+  readonly code = 'ERR_REPRESENTATION_SHORT';
+}
+
+const DEFAULT_READ_SIZE = 512 * 1024;
+const DEFAULT_CHECK_INTERVAL = 8 * 1024 * 1024;
+
+/** The body of `plan` as a byte stream, or null when the plan sends none (HEAD, 304, 412, 416, empty 200). */
+export function createBody(
+  plan: ResponsePlan,
+  representation: Representation,
+  options: BodyOptions = {},
+): Readable | null {
+  if (!plan.sendBody) return null;
+  let chunks: AsyncGenerator<Uint8Array>;
+  if (plan.kind === 'full') {
+    if (plan.range === null) return null;
+    chunks = spans(representation, [plan.range], options);
+  } else if (plan.kind === 'partial') {
+    chunks = spans(representation, [plan.range], options);
+  } else if (plan.kind === 'multipart') {
+    chunks = multipart(representation, plan.parts, plan.epilogue, plan.boundary, options);
+  } else {
+    return null;
+  }
+  return Readable.from(chunks, { objectMode: false, highWaterMark: 64 * 1024 });
+}
+
+/** Reads the bytes of `range` from a representation that can be read at any offset (a file or bytes). */
+export async function readSpan(representation: FileRepresentation, range: ByteRange): Promise<Buffer> {
+  const length = range.end - range.start + 1;
+  const buffer = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = await pread(representation.fd, buffer, done, length - done, range.start + done);
+    if (n === 0) throw new RepresentationChangedError(`file shrank while being read: ${representation.path}`);
+    done += n;
+  }
+  return buffer;
+}
+
+async function* spans(
+  representation: Representation,
+  ranges: readonly ByteRange[],
+  options: BodyOptions,
+): AsyncGenerator<Uint8Array> {
+  const source = openSource(representation, options);
+  const last = ranges.length - 1;
+  for (let i = 0; i <= last; i++) yield* source.read(ranges[i] as ByteRange, i === last);
+}
+
+async function* multipart(
+  representation: Representation,
+  parts: readonly MultipartPart[],
+  epilogue: string,
+  boundary: string,
+  options: BodyOptions,
+): AsyncGenerator<Uint8Array> {
+  const source = openSource(representation, options);
+  const needle = Buffer.from(boundary, 'latin1');
+  // In-memory content was checked for the boundary while planning; other sources are checked as they stream.
+  const scan = representation.kind !== 'bytes';
+  const last = parts.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const part = parts[i] as MultipartPart;
+    yield Buffer.from(part.preamble, 'latin1');
+    let tail: Buffer | undefined;
+    for await (const chunk of source.read(part.range, i === last)) {
+      if (scan) {
+        const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        // RFC 2046 §5.1.1: the boundary must not occur in a part; a 128-bit random one almost never does,
+        // and if it ever does the response is cut short rather than mis-framed.
+        if (
+          buf.includes(needle) ||
+          (tail !== undefined && Buffer.concat([tail, buf.subarray(0, needle.length - 1)]).includes(needle))
+        ) {
+          throw new Error('multipart boundary occurs in the content; response aborted');
+        }
+        tail = buf.subarray(Math.max(0, buf.length - (needle.length - 1)));
+      }
+      yield chunk;
+    }
+  }
+  yield Buffer.from(epilogue, 'latin1');
+}
+
+interface Source {
+  read(range: ByteRange, isLastSpan: boolean): AsyncGenerator<Uint8Array>;
+}
+
+function openSource(representation: Representation, options: BodyOptions): Source {
+  switch (representation.kind) {
+    case 'bytes':
+      return bytesSource(representation.bytes);
+    case 'file':
+      return fileSource(representation, options);
+    case 'stream':
+      return streamSource(representation.stream, representation.size);
+  }
+}
+
+function bytesSource(bytes: Uint8Array): Source {
+  return {
+    async *read(range) {
+      yield bytes.subarray(range.start, range.end + 1);
+    },
+  };
+}
+
+function fileSource(file: FileRepresentation, options: BodyOptions): Source {
+  const readSize = options.readSize ?? DEFAULT_READ_SIZE;
+  const interval = options.checkInterval ?? DEFAULT_CHECK_INTERVAL;
+  let sinceCheck = 0;
+  return {
+    async *read(range, isLastSpan) {
+      let position = range.start;
+      const end = range.end + 1;
+      while (position < end) {
+        const length = Math.min(readSize, end - position);
+        const buffer = Buffer.allocUnsafe(length);
+        let filled = 0;
+        while (filled < length) {
+          const n = await pread(file.fd, buffer, filled, length - filled, position + filled);
+          if (n === 0) throw new RepresentationChangedError(`file shrank while being sent: ${file.path}`);
+          filled += n;
+        }
+        position += length;
+        sinceCheck += length;
+        // The final chunk is held back until fstat shows the file unchanged, so a response that
+        // completes never mixes two versions; long bodies are checked along the way too.
+        if (sinceCheck >= interval || (isLastSpan && position === end)) {
+          sinceCheck = 0;
+          await assertUnchanged(file);
+        }
+        yield buffer;
+      }
+    },
+  };
+}
+
+async function assertUnchanged(file: FileRepresentation): Promise<void> {
+  const now = await fstatBig(file.fd);
+  // mtime and size change with every write to the data; ctime also moves on rename or unlink, which
+  // leave the open descriptor's bytes intact, so it is not compared.
+  if (now.size !== file.stat.size || now.mtimeNs !== file.stat.mtimeNs) {
+    throw new RepresentationChangedError(`file changed while being sent: ${file.path}`);
+  }
+}
+
+function pread(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** Serves ascending spans from a one-shot stream: skips the bytes before each span, stops after the last. */
+function streamSource(stream: Readable, size: number): Source {
+  const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array | string>;
+  let position = 0; // offset of `pending` in the representation
+  let pending: Buffer | undefined;
+  async function next(): Promise<Buffer | undefined> {
+    if (pending !== undefined) {
+      const chunk = pending;
+      pending = undefined;
+      return chunk;
+    }
+    const result = await iterator.next();
+    if (result.done) return undefined;
+    const value = result.value;
+    if (Buffer.isBuffer(value)) return value;
+    return typeof value === 'string'
+      ? Buffer.from(value)
+      : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  }
+  return {
+    async *read(range, isLastSpan) {
+      let completed = false;
+      try {
+        while (position <= range.end) {
+          const chunk = await next();
+          if (chunk === undefined) throw new ShortRepresentationError(`stream ended at ${position} of ${size} bytes`);
+          const chunkEnd = position + chunk.length; // exclusive
+          if (chunkEnd <= range.start) {
+            position = chunkEnd;
+            continue;
+          }
+          const from = Math.max(0, range.start - position);
+          const to = Math.min(chunk.length, range.end + 1 - position);
+          yield chunk.subarray(from, to);
+          if (to < chunk.length) {
+            pending = chunk.subarray(to);
+            position += to;
+          } else {
+            position = chunkEnd;
+          }
+        }
+        completed = true;
+      } finally {
+        // Past the last span, or abandoned part-way: the rest of the stream is not wanted.
+        if (isLastSpan || !completed) await iterator.return?.();
+      }
+    },
+  };
+}

@@ -1,0 +1,70 @@
+export {
+  type BodyOptions,
+  createBody,
+  RepresentationChangedError,
+  readSpan,
+  ShortRepresentationError,
+} from './body.js';
+export {
+  type EntityTag,
+  type EntityTagList,
+  parseEntityTag,
+  parseEntityTagList,
+  strongMatch,
+  weakMatch,
+} from './etag.js';
+export { formatHttpDate, parseHttpDate, toSeconds } from './http-date.js';
+export { type MultipartLayout, type MultipartPart, multipartLayout, randomBoundary } from './multipart.js';
+export {
+  CONTENT_HEADERS,
+  type FullPlan,
+  type MultipartPlan,
+  NOT_MODIFIED_HEADERS,
+  type NotModifiedPlan,
+  type PartialPlan,
+  type PlanHeaders,
+  type PlanOptions,
+  type PlanRequest,
+  type PreconditionFailedPlan,
+  planResponse,
+  type RangeNotSatisfiablePlan,
+  type ResponsePlan,
+} from './plan.js';
+export {
+  evaluatePreconditions,
+  type HeaderValue,
+  ifMatch,
+  ifModifiedSince,
+  ifNoneMatch,
+  ifRange,
+  ifUnmodifiedSince,
+  type PreconditionOutcome,
+  type Validators,
+} from './preconditions.js';
+export {
+  type ByteRange,
+  DEFAULT_MAX_RANGES,
+  type ParseRangeOptions,
+  parseRange,
+  type RangeIgnoredReason,
+  type RangeResult,
+} from './range.js';
+export {
+  type BytesRepresentation,
+  bytesRepresentation,
+  closeRepresentation,
+  contentEtag,
+  type FileOptions,
+  type FileRepresentation,
+  fileEtag,
+  fileRepresentation,
+  fstatBig,
+  NotAFileError,
+  openFile,
+  type Representation,
+  type RepresentationInfo,
+  type RepresentationMetadata,
+  type StreamRepresentation,
+  streamRepresentation,
+} from './representation.js';
+export { type ServeOptions, sendPlan, serveRepresentation } from './respond.js';

@@ -1,0 +1,193 @@
+/**
+ * Representations: the bytes a response selects from, with their length and validators.
+ * A file is opened once and described by fstat of that descriptor; buffers and strings carry a
+ * content-hash ETag; a stream is read once, front to back, and must declare its length.
+ */
+import { hash } from 'node:crypto';
+import fs, { type BigIntStats } from 'node:fs';
+import type { Readable } from 'node:stream';
+
+/** Metadata shared by every representation; headers are lowercase. */
+export interface RepresentationMetadata {
+  /** The entity-tag, quotes included (`"x"`, or `W/"x"` for a weak one); omit for none. */
+  readonly etag?: string | undefined;
+  /** Modification date in epoch milliseconds; omit for none. */
+  readonly lastModified?: number | undefined;
+  /** The media type for `Content-Type` (and each multipart part); omit for none. */
+  readonly contentType?: string | undefined;
+  /**
+   * Further representation headers, lowercase (`cache-control`, `expires`, `vary`, `content-location`,
+   * `content-disposition`, ...). A 304 keeps only those RFC 9110 §15.4.5 lists.
+   */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/** What planning needs to know of a representation. */
+export interface RepresentationInfo extends RepresentationMetadata {
+  /** Length in bytes, a safe integer. */
+  readonly size: number;
+  /** True when the bytes can only be read once, front to back (a stream). */
+  readonly sequential?: boolean | undefined;
+}
+
+/** A regular file opened once; every byte is read from `fd` with positioned reads. */
+export interface FileRepresentation extends RepresentationInfo {
+  readonly kind: 'file';
+  readonly path: string;
+  readonly fd: number;
+  /** fstat of `fd` when it was opened; the body stream compares it to notice writes in place. */
+  readonly stat: BigIntStats;
+}
+
+/** Bytes held in memory. */
+export interface BytesRepresentation extends RepresentationInfo {
+  readonly kind: 'bytes';
+  readonly bytes: Uint8Array;
+}
+
+/** A readable stream of declared length, consumed once from its first byte. */
+export interface StreamRepresentation extends RepresentationInfo {
+  readonly kind: 'stream';
+  readonly stream: Readable;
+  readonly sequential: true;
+}
+
+/** Any source of bytes a response can be planned and streamed from. */
+export type Representation = FileRepresentation | BytesRepresentation | StreamRepresentation;
+
+/** How a file's validators are made. */
+export interface FileOptions extends Omit<RepresentationMetadata, 'etag' | 'lastModified'> {
+  /** `'strong'` (default), `'weak'` (prefixed `W/`) or `false` for no ETag. */
+  readonly etag?: 'strong' | 'weak' | false;
+  /** Send `Last-Modified` from the file's mtime (default true). */
+  readonly lastModified?: boolean;
+}
+
+/** Raised by {@link openFile} when the path names something other than a regular file. */
+export class NotAFileError extends Error {
+  /** `EISDIR` for a directory, `ENOTFILE` for a device, socket or FIFO. */
+  readonly code: 'EISDIR' | 'ENOTFILE';
+  constructor(
+    readonly path: string,
+    readonly stat: BigIntStats,
+  ) {
+    super(`not a regular file: ${path}`);
+    this.code = stat.isDirectory() ? 'EISDIR' : 'ENOTFILE';
+  }
+}
+
+/** The strong ETag of a file: its size, modification time in nanoseconds and inode, in hex. */
+export function fileEtag(stat: BigIntStats): string {
+  return `"${stat.size.toString(16)}-${stat.mtimeNs.toString(16)}-${stat.ino.toString(16)}"`;
+}
+
+/**
+ * Opens a regular file once and describes it from fstat of that descriptor. The caller owns the
+ * descriptor until it hands the representation to a response, or calls {@link closeRepresentation}.
+ */
+export async function openFile(path: string, options: FileOptions = {}): Promise<FileRepresentation> {
+  const fd = await openReadOnly(path);
+  let stat: BigIntStats;
+  try {
+    stat = await fstatBig(fd);
+  } catch (err) {
+    fs.close(fd, ignore);
+    throw err;
+  }
+  if (!stat.isFile()) {
+    fs.close(fd, ignore);
+    throw new NotAFileError(path, stat);
+  }
+  return fileRepresentation(path, fd, stat, options);
+}
+
+function openReadOnly(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.open(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd)));
+  });
+}
+
+/** fstat with nanosecond times, so that the ETag sees sub-second modifications. */
+export function fstatBig(fd: number): Promise<BigIntStats> {
+  return new Promise((resolve, reject) => {
+    fs.fstat(fd, { bigint: true }, (err, stat) => (err ? reject(err) : resolve(stat)));
+  });
+}
+
+function ignore(): void {}
+
+/** Builds a file representation from an open descriptor and its fstat; the representation then owns `fd`. */
+export function fileRepresentation(
+  path: string,
+  fd: number,
+  stat: BigIntStats,
+  options: FileOptions = {},
+): FileRepresentation {
+  const etagMode = options.etag ?? 'strong';
+  const etag = etagMode === false ? undefined : etagMode === 'weak' ? `W/${fileEtag(stat)}` : fileEtag(stat);
+  return {
+    kind: 'file',
+    path,
+    fd,
+    stat,
+    size: Number(stat.size),
+    etag,
+    lastModified: options.lastModified === false ? undefined : Number(stat.mtimeMs),
+    contentType: options.contentType,
+    headers: options.headers,
+  };
+}
+
+/** The strong content-hash ETag of in-memory bytes: their length and SHA-1, base64url. */
+export function contentEtag(bytes: Uint8Array): string {
+  return `"${bytes.byteLength.toString(16)}-${hash('sha1', bytes, 'base64url')}"`;
+}
+
+/** Wraps a Buffer, Uint8Array or string (as UTF-8) with a strong content-hash ETag unless one is given. */
+export function bytesRepresentation(
+  data: Uint8Array | string,
+  metadata: RepresentationMetadata = {},
+): BytesRepresentation {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  return {
+    kind: 'bytes',
+    bytes,
+    size: bytes.byteLength,
+    etag: 'etag' in metadata ? metadata.etag : contentEtag(bytes),
+    lastModified: metadata.lastModified,
+    contentType: metadata.contentType,
+    headers: metadata.headers,
+  };
+}
+
+/** Wraps a one-shot readable stream of exactly `size` bytes; ranges over it are served by skipping. */
+export function streamRepresentation(
+  stream: Readable,
+  size: number,
+  metadata: RepresentationMetadata = {},
+): StreamRepresentation {
+  if (!Number.isSafeInteger(size) || size < 0) throw new TypeError(`stream size must be a safe integer >= 0: ${size}`);
+  return {
+    kind: 'stream',
+    stream,
+    size,
+    sequential: true,
+    etag: metadata.etag,
+    lastModified: metadata.lastModified,
+    contentType: metadata.contentType,
+    headers: metadata.headers,
+  };
+}
+
+const closed = new WeakSet<Representation>();
+
+/** Releases what a representation holds (a file's descriptor, a stream); safe to call more than once. */
+export async function closeRepresentation(representation: Representation): Promise<void> {
+  if (closed.has(representation)) return;
+  closed.add(representation);
+  if (representation.kind === 'file') {
+    await new Promise<void>((resolve) => fs.close(representation.fd, () => resolve()));
+  } else if (representation.kind === 'stream') {
+    representation.stream.destroy();
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Applying a plan to Node's `ServerResponse`: the one place where status, headers and body meet the
+ * socket. Express uses it as is; plain `node:http` servers call {@link serveRepresentation}.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import onFinished from 'on-finished';
+import { type BodyOptions, createBody } from './body.js';
+import { CONTENT_HEADERS, type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
+import { closeRepresentation, type Representation } from './representation.js';
+
+/** Options for {@link serveRepresentation}: planning and body options together. */
+export interface ServeOptions extends PlanOptions, BodyOptions {}
+
+/**
+ * Writes `plan` to `res` and streams its body from `representation`, which it then owns: the
+ * descriptor or stream is released when the response ends, fails, or the client goes away.
+ */
+export function sendPlan(
+  res: ServerResponse,
+  plan: ResponsePlan,
+  representation: Representation,
+  options: BodyOptions = {},
+): void {
+  const release = (): void => {
+    void closeRepresentation(representation);
+  };
+  if (plan.kind !== 'full' && plan.kind !== 'partial' && plan.kind !== 'multipart') {
+    // Headers a handler set for a body must not describe a response that has none.
+    for (const name of CONTENT_HEADERS) res.removeHeader(name);
+  }
+  let body: ReturnType<typeof createBody>;
+  try {
+    body = createBody(plan, representation, options);
+  } catch (err) {
+    release();
+    throw err;
+  }
+  res.writeHead(plan.status, plan.headers);
+  if (body === null) {
+    res.end();
+    release();
+    return;
+  }
+  const stream = body;
+  // The descriptor is closed only after the body stream has stopped reading from it.
+  stream.once('close', release);
+  // A source error after the headers went out cannot become an error status: cut the connection
+  // so the client sees a short body, never a complete-looking wrong one.
+  stream.once('error', (err) => res.destroy(err));
+  onFinished(res, () => stream.destroy());
+  stream.pipe(res);
+}
+
+/** Plans and sends the response to `req` for `representation` on a plain `node:http` response. */
+export function serveRepresentation(
+  req: IncomingMessage,
+  res: ServerResponse,
+  representation: Representation,
+  options: ServeOptions = {},
+): ResponsePlan {
+  const plan = planResponse({ method: req.method ?? 'GET', headers: req.headers }, representation, options);
+  sendPlan(res, plan, representation, options);
+  return plan;
+}
