@@ -55,6 +55,9 @@ function fullYear(twoDigits: number, now: number): number {
   const thisYear = new Date(now).getUTCFullYear();
   let year = Math.floor(thisYear / 100) * 100 + twoDigits;
   if (year > thisYear + 50) year -= 100;
+  // §5.6.7: only a year more than 50 years ahead goes back a century; late in a century, a small
+  // two-digit year is in the next one (in 2099, "00" is 2100, not 2000).
+  else if (year <= thisYear - 50) year += 100;
   return year;
 }
 

@@ -47,7 +47,8 @@ export function multipartLayout(
   let length = 0;
   const parts = ranges.map((range, i) => {
     const preamble = `${i === 0 ? '' : '\r\n'}--${boundary}\r\n${typeLine}Content-Range: bytes ${range.start}-${range.end}/${size}\r\n\r\n`;
-    length += Buffer.byteLength(preamble) + (range.end - range.start + 1);
+    // §8.6: Content-Length counts the bytes sent, and the body writes preambles as latin1 (as Node writes header fields).
+    length += Buffer.byteLength(preamble, 'latin1') + (range.end - range.start + 1);
     return { preamble, range };
   });
   const epilogue = `\r\n--${boundary}--\r\n`;
