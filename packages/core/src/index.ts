@@ -16,6 +16,20 @@ export {
 export { formatHttpDate, parseHttpDate, toSeconds } from './http-date.js';
 export { type MultipartLayout, type MultipartPart, multipartLayout, randomBoundary } from './multipart.js';
 export {
+  attachmentDisposition,
+  cacheControlValue,
+  contentTypeFor,
+  type DotfilesPolicy,
+  MAX_MAX_AGE,
+  type NormalizedOptions,
+  normalizeOptions,
+  OVERRIDABLE_HEADERS,
+  optionHeaders,
+  parseMaxAge,
+  type RangeServeOptions,
+  withHeaderOverrides,
+} from './options.js';
+export {
   CONTENT_HEADERS,
   type FullPlan,
   type MultipartPlan,
@@ -68,3 +82,11 @@ export {
   streamRepresentation,
 } from './representation.js';
 export { type ServeOptions, sendPlan, serveRepresentation } from './respond.js';
+export {
+  type DirectoryRedirect,
+  directoryRedirect,
+  type StaticOptions,
+  type StaticResolver,
+  type StaticResult,
+  staticResolver,
+} from './static.js';

@@ -1,0 +1,261 @@
+/**
+ * The one options interface of the framework adapters, validated once when the middleware is made,
+ * and the representation headers that follow from it (Cache-Control, Content-Type, Content-Disposition).
+ */
+import type { Stats } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import contentDisposition from 'content-disposition';
+import mime from 'mime-types';
+import ms from 'ms';
+import { parseHttpDate } from './http-date.js';
+import { DEFAULT_MAX_RANGES } from './range.js';
+import type { Representation } from './representation.js';
+
+/** What to do with a path segment that starts with a dot. */
+export type DotfilesPolicy = 'ignore' | 'allow' | 'deny';
+
+/**
+ * Options of `rangeServe()` and `sendRange()`, shared by the Express and Koa adapters.
+ * `Res` is the response object handed to {@link RangeServeOptions.setHeaders}.
+ */
+export interface RangeServeOptions<Res = ServerResponse> {
+  /** Serve byte ranges and send `Accept-Ranges: bytes` (default `true`); `false` sends whole bodies with `Accept-Ranges: none`. */
+  acceptRanges?: boolean;
+  /** Ranges left after merging beyond which a `Range` header is ignored and the whole body sent (default `100`). */
+  maxRanges?: number;
+  /** File entity-tags: `'strong'` (default), `'weak'` or `false` for none. */
+  etag?: 'strong' | 'weak' | false;
+  /** Send `Last-Modified` from the file's modification time (default `true`). */
+  lastModified?: boolean;
+  /** Freshness lifetime for `Cache-Control: max-age`: milliseconds, or a duration string such as `'1d'` (default `0`, capped at one year). */
+  maxAge?: number | string;
+  /** Add `immutable` to `Cache-Control` (default `false`). */
+  immutable?: boolean;
+  /** Send `Cache-Control` at all (default `true` for directory serving; `sendRange` sends it only when `maxAge` or `immutable` is given). */
+  cacheControl?: boolean;
+  /** Paths with a segment starting with `.`: `'ignore'` acts as missing (default), `'deny'` answers 403, `'allow'` serves them. */
+  dotfiles?: DotfilesPolicy;
+  /** File names tried in order for a directory request (default `['index.html']`); `false` for none. */
+  index?: string | readonly string[] | false;
+  /** Extensions tried, in order, when a file is missing, without the dot, e.g. `['html']` (default `false`). */
+  extensions?: readonly string[] | false;
+  /** A missing file goes to the next handler (default `true`); `false` answers 404 (and 405 for other methods). */
+  fallthrough?: boolean;
+  /** Redirect a directory requested without its trailing slash to the path with one, 301 (default `true`). */
+  redirect?: boolean;
+  /** Called before a file's response is planned, to set custom headers; headers it sets win over ours. */
+  setHeaders?: (res: Res, path: string, stat: Stats) => void;
+  /** Send `Content-Disposition: attachment`: `true` names the file by its own name, a string gives the name (default `false`). */
+  download?: boolean | string;
+}
+
+/** {@link RangeServeOptions} after validation, with every default filled in. */
+export interface NormalizedOptions<Res = ServerResponse> {
+  readonly acceptRanges: boolean;
+  readonly maxRanges: number;
+  readonly etag: 'strong' | 'weak' | false;
+  readonly lastModified: boolean;
+  /** Milliseconds, within [0, one year]. */
+  readonly maxAge: number;
+  readonly immutable: boolean;
+  /** The `Cache-Control` value for files, or undefined for none. */
+  readonly cacheControl: string | undefined;
+  /** True when the caller gave `maxAge` or `immutable` (sendRange adds Cache-Control only then). */
+  readonly cacheControlRequested: boolean;
+  readonly dotfiles: DotfilesPolicy;
+  readonly index: readonly string[];
+  readonly extensions: readonly string[];
+  readonly fallthrough: boolean;
+  readonly redirect: boolean;
+  readonly setHeaders: ((res: Res, path: string, stat: Stats) => void) | undefined;
+  readonly download: boolean | string;
+}
+
+/** One year in milliseconds, the largest `max-age` sent (RFC 9111 leaves larger values to caches' discretion). */
+export const MAX_MAX_AGE = 365 * 24 * 60 * 60 * 1000;
+
+const KNOWN = new Set([
+  'acceptRanges',
+  'maxRanges',
+  'etag',
+  'lastModified',
+  'maxAge',
+  'immutable',
+  'cacheControl',
+  'dotfiles',
+  'index',
+  'extensions',
+  'fallthrough',
+  'redirect',
+  'setHeaders',
+  'download',
+]);
+
+/** Validates `options` once and fills in the defaults; throws a `TypeError` naming the first bad option. */
+export function normalizeOptions<Res = ServerResponse>(options: RangeServeOptions<Res> = {}): NormalizedOptions<Res> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) {
+      const hint = key.toLowerCase() === 'maxage' ? ' (did you mean maxAge?)' : '';
+      throw new TypeError(`unknown option ${JSON.stringify(key)}${hint}`);
+    }
+  }
+  const o = options;
+  const maxRanges = o.maxRanges ?? DEFAULT_MAX_RANGES;
+  if (!Number.isSafeInteger(maxRanges) || maxRanges < 1) throw new TypeError('maxRanges must be an integer >= 1');
+  const etag = o.etag ?? 'strong';
+  if (etag !== 'strong' && etag !== 'weak' && etag !== false)
+    throw new TypeError("etag must be 'strong', 'weak' or false");
+  const dotfiles = o.dotfiles ?? 'ignore';
+  if (dotfiles !== 'ignore' && dotfiles !== 'allow' && dotfiles !== 'deny') {
+    throw new TypeError("dotfiles must be 'ignore', 'allow' or 'deny'");
+  }
+  const maxAge = parseMaxAge(o.maxAge ?? 0);
+  const immutable = bool(o.immutable, false, 'immutable');
+  const cacheControl = bool(o.cacheControl, true, 'cacheControl');
+  if (o.setHeaders !== undefined && typeof o.setHeaders !== 'function') {
+    throw new TypeError('setHeaders must be a function');
+  }
+  const download = o.download ?? false;
+  if (typeof download !== 'boolean' && (typeof download !== 'string' || download === '')) {
+    throw new TypeError('download must be a boolean or a non-empty file name');
+  }
+  return {
+    acceptRanges: bool(o.acceptRanges, true, 'acceptRanges'),
+    maxRanges,
+    etag,
+    lastModified: bool(o.lastModified, true, 'lastModified'),
+    maxAge,
+    immutable,
+    cacheControl: cacheControl ? cacheControlValue(maxAge, immutable) : undefined,
+    cacheControlRequested: cacheControl && (o.maxAge !== undefined || o.immutable !== undefined),
+    dotfiles,
+    index: fileNames(o.index ?? ['index.html'], 'index'),
+    extensions: fileNames(o.extensions ?? false, 'extensions').map((ext) => ext.replace(/^\./, '')),
+    fallthrough: bool(o.fallthrough, true, 'fallthrough'),
+    redirect: bool(o.redirect, true, 'redirect'),
+    setHeaders: o.setHeaders,
+    download,
+  };
+}
+
+function bool(value: boolean | undefined, fallback: boolean, name: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  return value;
+}
+
+function fileNames(value: string | readonly string[] | false, name: string): readonly string[] {
+  if (value === false) return [];
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list)) throw new TypeError(`${name} must be a file name, a list of them, or false`);
+  for (const item of list) {
+    if (typeof item !== 'string' || item === '' || /[/\\\0]/.test(item)) {
+      throw new TypeError(`${name} entries must be plain file names: ${JSON.stringify(item)}`);
+    }
+  }
+  return Object.freeze([...list]);
+}
+
+/**
+ * A `maxAge` as serve-static takes it: a number of milliseconds, or a string in the `ms` package's
+ * syntax (`'1d'`, `'2 hours'`, `'500'`); negative values count as 0 and anything over one year as one year.
+ */
+export function parseMaxAge(value: number | string): number {
+  let millis: number | undefined;
+  if (typeof value === 'number') {
+    millis = value;
+  } else if (typeof value === 'string') {
+    try {
+      millis = ms(value as ms.StringValue);
+    } catch {
+      millis = undefined;
+    }
+  }
+  if (typeof millis !== 'number' || Number.isNaN(millis)) {
+    throw new TypeError(`maxAge must be milliseconds or a duration such as '1d': ${JSON.stringify(value)}`);
+  }
+  return Math.min(Math.max(0, millis), MAX_MAX_AGE);
+}
+
+/** The `Cache-Control` value for a freshness lifetime in milliseconds (whole seconds, rounded down). */
+export function cacheControlValue(maxAge: number, immutable: boolean): string {
+  return `public, max-age=${Math.floor(maxAge / 1000)}${immutable ? ', immutable' : ''}`;
+}
+
+/** The `Content-Type` for a file name: its MIME type with a charset for text types, else `application/octet-stream`. */
+export function contentTypeFor(fileName: string): string {
+  return mime.contentType(fileName.slice(fileName.lastIndexOf('/') + 1)) || 'application/octet-stream';
+}
+
+/** `Content-Disposition: attachment` naming `fileName`, with RFC 6266 `filename*` when it is not plain ASCII. */
+export function attachmentDisposition(fileName: string): string {
+  // An ASCII fallback for old clients; any non-ASCII name then also gets `filename*` (UTF-8).
+  const fallback = fileName
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^\x20-\x7e]/g, '_');
+  return contentDisposition(fileName, { type: 'attachment', fallback });
+}
+
+/**
+ * The representation headers the options give a file (Cache-Control, Content-Disposition);
+ * `forFileServing` false applies sendRange's rule that Cache-Control is sent only on request.
+ */
+export function optionHeaders(
+  options: Pick<NormalizedOptions<unknown>, 'cacheControl' | 'cacheControlRequested' | 'download'>,
+  fileName: string | undefined,
+  forFileServing: boolean,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (options.cacheControl !== undefined && (forFileServing || options.cacheControlRequested)) {
+    headers['cache-control'] = options.cacheControl;
+  }
+  if (options.download !== false) {
+    const name = typeof options.download === 'string' ? options.download : fileName;
+    if (name !== undefined) headers['content-disposition'] = attachmentDisposition(baseName(name));
+  }
+  return headers;
+}
+
+function baseName(path: string): string {
+  return path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
+}
+
+/** The header fields a response object may already hold that override a representation's. */
+export const OVERRIDABLE_HEADERS: readonly string[] = [
+  'content-type',
+  'etag',
+  'last-modified',
+  'cache-control',
+  'expires',
+  'content-disposition',
+  'content-location',
+  'vary',
+];
+
+/**
+ * A copy of `representation` with the header fields that `getHeader` (a response after `setHeaders`)
+ * holds taken over: they win over ours, and validators set there are the ones preconditions use.
+ */
+export function withHeaderOverrides<R extends Representation>(
+  representation: R,
+  getHeader: (name: string) => number | string | readonly string[] | undefined,
+): R {
+  let changed = false;
+  let contentType = representation.contentType;
+  let etag = representation.etag;
+  let lastModified = representation.lastModified;
+  const headers: Record<string, string> = { ...representation.headers };
+  for (const name of OVERRIDABLE_HEADERS) {
+    const raw = getHeader(name);
+    if (raw === undefined) continue;
+    const value = Array.isArray(raw) ? raw.join(', ') : String(raw);
+    changed = true;
+    if (name === 'content-type') contentType = value;
+    else if (name === 'etag') etag = value;
+    else if (name === 'last-modified') lastModified = parseHttpDate(value);
+    else headers[name] = value;
+  }
+  return changed ? { ...representation, contentType, etag, lastModified, headers } : representation;
+}

@@ -1,0 +1,202 @@
+/**
+ * Static files: a URL path under a root directory becomes an opened file, a redirect, a refusal or a
+ * miss. Every refusal is decided from the path alone before the file system is touched, and a symbolic
+ * link is followed only when its target stays inside the root.
+ */
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { contentTypeFor, type NormalizedOptions, optionHeaders } from './options.js';
+import { type FileRepresentation, NotAFileError, openFile } from './representation.js';
+
+/** The outcome of looking a URL path up under a root. */
+export type StaticResult =
+  | { readonly kind: 'file'; readonly file: FileRepresentation }
+  /** A directory asked for without its trailing slash: answer with {@link directoryRedirect}. */
+  | { readonly kind: 'redirect' }
+  | { readonly kind: 'refused'; readonly status: 400 | 403; readonly reason: string }
+  | { readonly kind: 'miss' };
+
+/** The options {@link staticResolver} looks at. */
+export type StaticOptions = Pick<
+  NormalizedOptions<unknown>,
+  | 'dotfiles'
+  | 'index'
+  | 'extensions'
+  | 'redirect'
+  | 'etag'
+  | 'lastModified'
+  | 'cacheControl'
+  | 'cacheControlRequested'
+  | 'download'
+>;
+
+/** Looks up one URL path (percent-encoded, without the query) under the root; the file is opened once. */
+export type StaticResolver = (urlPath: string) => Promise<StaticResult>;
+
+const MISSING = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP']);
+const FORBIDDEN = new Set(['EACCES', 'EPERM']);
+
+/**
+ * Makes the lookup for files under `root`. An empty URL path stands for the mount point itself
+ * requested without its slash (so a directory there is redirected).
+ */
+export function staticResolver(root: string, options: StaticOptions): StaticResolver {
+  if (typeof root !== 'string' || root === '') throw new TypeError('root must be a non-empty path');
+  const base = path.resolve(root);
+  let realRoot: Promise<string> | undefined;
+  const rootPath = (): Promise<string> => {
+    // Resolved on first use and kept, so a root created after start-up still works.
+    realRoot ??= realpath(base).catch((err: unknown) => {
+      realRoot = undefined;
+      throw err;
+    });
+    return realRoot;
+  };
+
+  return async (urlPath) => {
+    const parsed = parseUrlPath(urlPath, options);
+    if (parsed.kind !== 'segments') return parsed.result;
+    let rootReal: string;
+    try {
+      rootReal = await rootPath();
+    } catch (err) {
+      if (isCode(err, MISSING)) return { kind: 'miss' };
+      throw err;
+    }
+    const { segments, trailingSlash } = parsed;
+    const target = path.join(rootReal, ...segments);
+
+    const first = await tryOpen(rootReal, target, segments.at(-1) ?? '', options);
+    if (first.kind === 'directory') {
+      if (!trailingSlash) return options.redirect ? { kind: 'redirect' } : { kind: 'miss' };
+      for (const name of options.index) {
+        const found = await tryOpen(rootReal, path.join(target, name), name, options);
+        // An index entry that is itself a directory is skipped, like a missing one.
+        if (found.kind !== 'directory' && found.kind !== 'miss') return found;
+      }
+      return { kind: 'miss' };
+    }
+    if (first.kind !== 'miss' || trailingSlash) return first;
+    for (const ext of options.extensions) {
+      const found = await tryOpen(rootReal, `${target}.${ext}`, `${segments.at(-1) ?? ''}.${ext}`, options);
+      if (found.kind !== 'directory' && found.kind !== 'miss') return found;
+    }
+    return { kind: 'miss' };
+  };
+}
+
+type Parsed =
+  | { readonly kind: 'segments'; readonly segments: string[]; readonly trailingSlash: boolean }
+  | { readonly kind: 'done'; readonly result: StaticResult };
+
+function refuse(status: 400 | 403, reason: string): Parsed {
+  return { kind: 'done', result: { kind: 'refused', status, reason } };
+}
+
+/** Decodes and checks a URL path; nothing here touches the file system. */
+function parseUrlPath(urlPath: string, options: StaticOptions): Parsed {
+  // An encoded slash or backslash would let one segment name a path of several: refused outright.
+  if (/%(2f|5c)/i.test(urlPath)) return refuse(403, 'encoded path separator');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return refuse(400, 'malformed percent-encoding');
+  }
+  if (decoded.includes('\0')) return refuse(400, 'NUL byte in path');
+  if (decoded.includes('\\')) return refuse(403, 'backslash in path');
+  const segments: string[] = [];
+  const parts = decoded.split('/');
+  for (const part of parts) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') return refuse(403, 'parent directory segment');
+    // A drive letter or UNC-like segment is an absolute path on Windows.
+    if (path.isAbsolute(part) || /^[a-zA-Z]:/.test(part)) return refuse(403, 'absolute path segment');
+    if (part.startsWith('.')) {
+      if (options.dotfiles === 'deny') return refuse(403, 'dotfile');
+      if (options.dotfiles === 'ignore') return { kind: 'done', result: { kind: 'miss' } };
+    }
+    segments.push(part);
+  }
+  return { kind: 'segments', segments, trailingSlash: urlPath === '' ? false : decoded.endsWith('/') };
+}
+
+type Opened = StaticResult | { readonly kind: 'directory' };
+
+/** Resolves symbolic links, checks the target is inside the root, then opens it once. */
+async function tryOpen(rootReal: string, target: string, name: string, options: StaticOptions): Promise<Opened> {
+  if (name.startsWith('.') && options.dotfiles !== 'allow') {
+    // Index and extension candidates obey the dotfiles policy too.
+    return options.dotfiles === 'deny' ? { kind: 'refused', status: 403, reason: 'dotfile' } : { kind: 'miss' };
+  }
+  let real: string;
+  try {
+    real = await realpath(target);
+  } catch (err) {
+    if (isCode(err, MISSING)) return { kind: 'miss' };
+    if (isCode(err, FORBIDDEN)) return { kind: 'refused', status: 403, reason: 'permission denied' };
+    throw err;
+  }
+  if (real !== rootReal && !real.startsWith(rootReal.endsWith(path.sep) ? rootReal : rootReal + path.sep)) {
+    return { kind: 'refused', status: 403, reason: 'symbolic link leads outside the root' };
+  }
+  try {
+    // The real path is opened, so a link swapped in after the check is not followed out of the root.
+    const file = await openFile(real, {
+      etag: options.etag,
+      lastModified: options.lastModified,
+      contentType: contentTypeFor(target),
+      headers: optionHeaders(options, target, true),
+    });
+    return { kind: 'file', file: { ...file, path: target } };
+  } catch (err) {
+    if (err instanceof NotAFileError) {
+      return err.code === 'EISDIR' ? { kind: 'directory' } : { kind: 'refused', status: 403, reason: 'not a file' };
+    }
+    if (isCode(err, MISSING)) return { kind: 'miss' };
+    if (isCode(err, FORBIDDEN)) return { kind: 'refused', status: 403, reason: 'permission denied' };
+    throw err;
+  }
+}
+
+function isCode(err: unknown, codes: Set<string>): boolean {
+  return typeof err === 'object' && err !== null && codes.has(String((err as { code?: unknown }).code));
+}
+
+/** A 301 to a directory's path with a trailing slash, keeping the query. */
+export interface DirectoryRedirect {
+  readonly status: 301;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/**
+ * The redirect for a directory requested without its slash. `originalUrl` is the request-target as
+ * received; leading slashes and backslashes collapse to one slash so `Location` stays on this host.
+ */
+export function directoryRedirect(originalUrl: string): DirectoryRedirect {
+  const q = originalUrl.indexOf('?');
+  const pathname = q === -1 ? originalUrl : originalUrl.slice(0, q);
+  const query = q === -1 ? '' : originalUrl.slice(q);
+  // `//host` and `/\host` are network-path references to browsers; `\` is never needed in our paths.
+  const safePath = `/${pathname.replace(/^[/\\]+/, '').replace(/\\/g, '%5C')}/`.replace(/^\/\/+/, '/');
+  const location = encodeLocation(safePath + query);
+  const escaped = location.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  const body = `<!DOCTYPE html>\n<title>Moved Permanently</title>\n<p>Moved to <a href="${escaped}">${escaped}</a>.</p>\n`;
+  return {
+    status: 301,
+    headers: {
+      location,
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      'content-security-policy': "default-src 'none'",
+      'x-content-type-options': 'nosniff',
+    },
+    body,
+  };
+}
+
+/** Percent-encodes what may not appear raw in a header value, leaving existing escapes alone. */
+function encodeLocation(value: string): string {
+  return value.replace(/%(?![0-9A-Fa-f]{2})|[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
+}
