@@ -1,0 +1,349 @@
+/**
+ * @range-serve/express: byte ranges and RFC 9110 conditional requests for Express 4 and 5.
+ * Every HTTP decision is @range-serve/core's; this file only translates requests and applies plans.
+ */
+import { fstat } from 'node:fs';
+import { PassThrough, Writable } from 'node:stream';
+import {
+  bytesRepresentation,
+  CONTENT_HEADERS,
+  closeRepresentation,
+  contentEtag,
+  contentTypeFor,
+  createBody,
+  directoryRedirect,
+  type NormalizedOptions,
+  normalizeOptions,
+  optionHeaders,
+  parseHttpDate,
+  planResponse,
+  type RangeServeOptions,
+  type Representation,
+  type ResponsePlan,
+  sendPlan,
+  staticResolver,
+  streamRepresentation,
+  withHeaderOverrides,
+} from '@range-serve/core';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import onFinished from 'on-finished';
+
+/** The options of {@link rangeServe} and {@link sendRange}; `setHeaders` receives Express's `res`. */
+export type ExpressRangeOptions = RangeServeOptions<Response>;
+export type { RangeServeOptions } from '@range-serve/core';
+
+/**
+ * Middleware that serves files under `root` with ranges and preconditions, and makes the 200 responses
+ * of later handlers range- and condition-aware. Without `root` it does only the latter.
+ */
+export function rangeServe(options?: ExpressRangeOptions): RequestHandler;
+export function rangeServe(root: string, options?: ExpressRangeOptions): RequestHandler;
+export function rangeServe(rootOrOptions?: string | ExpressRangeOptions, maybeOptions?: ExpressRangeOptions) {
+  const root = typeof rootOrOptions === 'string' ? rootOrOptions : undefined;
+  if (root === undefined && maybeOptions !== undefined) throw new TypeError('root must be a string');
+  const options = normalizeOptions<Response>(
+    root === undefined ? (rootOrOptions as ExpressRangeOptions) : maybeOptions,
+  );
+  const resolve = root === undefined ? undefined : staticResolver(root, options);
+
+  return function rangeServeMiddleware(req: Request, res: Response, next: NextFunction): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      if (resolve !== undefined && !options.fallthrough) {
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-length': '0' }).end();
+        return;
+      }
+      next();
+      return;
+    }
+    if (resolve === undefined) {
+      interceptResponse(req, res, options);
+      next();
+      return;
+    }
+    // The mount point asked for without its slash reaches us as '/': '' lets a directory there redirect.
+    const original = req.originalUrl.split('?', 1)[0] as string;
+    const urlPath = req.path === '/' && !original.endsWith('/') ? '' : req.path;
+    resolve(urlPath).then(async (result) => {
+      switch (result.kind) {
+        case 'file':
+          return sendFile(req, res, result.file, options);
+        case 'redirect': {
+          const redirect = directoryRedirect(req.originalUrl);
+          res.writeHead(redirect.status, redirect.headers).end(req.method === 'HEAD' ? undefined : redirect.body);
+          return;
+        }
+        case 'refused':
+          return sendText(req, res, result.status, result.status === 400 ? 'Bad Request' : 'Forbidden');
+        case 'miss':
+          if (!options.fallthrough) return sendText(req, res, 404, 'Not Found');
+          interceptResponse(req, res, options);
+          next();
+      }
+    }, next);
+  };
+}
+
+/**
+ * Serves a representation a route chose itself (a file from `openFile`, bytes, a stream of known length)
+ * with ranges and preconditions. The representation is released when the response ends.
+ */
+export function sendRange(
+  req: Request,
+  res: Response,
+  representation: Representation,
+  options: ExpressRangeOptions = {},
+): Promise<ResponsePlan> {
+  let normalized: NormalizedOptions<Response>;
+  try {
+    normalized = normalizeOptions(options);
+  } catch (err) {
+    void closeRepresentation(representation);
+    return Promise.reject(err);
+  }
+  const path = representation.kind === 'file' ? representation.path : undefined;
+  const rep: Representation = {
+    ...representation,
+    contentType: representation.contentType ?? (path === undefined ? undefined : contentTypeFor(path)),
+    headers: { ...optionHeaders(normalized, path, false), ...representation.headers },
+  };
+  return sendFile(req, res, rep, normalized);
+}
+
+async function sendFile(
+  req: Request,
+  res: Response,
+  representation: Representation,
+  options: NormalizedOptions<Response>,
+): Promise<ResponsePlan> {
+  let rep = representation;
+  try {
+    if (options.setHeaders !== undefined && rep.kind === 'file') {
+      options.setHeaders(res, rep.path, await statOf(rep.fd));
+      rep = withHeaderOverrides(rep, (name) => res.getHeader(name));
+    }
+    const plan = planResponse(req, rep, options);
+    sendPlan(res, plan, rep);
+    return plan;
+  } catch (err) {
+    void closeRepresentation(rep);
+    throw err;
+  }
+}
+
+function statOf(fd: number): Promise<import('node:fs').Stats> {
+  return new Promise((resolve, reject) => fstat(fd, (err, stat) => (err ? reject(err) : resolve(stat))));
+}
+
+function sendText(req: Request, res: Response, status: number, text: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(req.method === 'HEAD' ? undefined : text);
+}
+
+type Callback = (err?: Error | null) => void;
+
+/**
+ * Intercepts `writeHead`/`write`/`end` (as compression middleware does) so that a later handler's 200
+ * of known length is planned like any representation. A body given whole to `end()` (res.send, res.json)
+ * is held in memory already and gets a content-hash ETag. A body written in chunks with a Content-Length
+ * is planned from the headers at its first write and filtered as it passes, not buffered, so a handler
+ * streaming a large body keeps constant memory.
+ */
+function interceptResponse(req: Request, res: Response, options: NormalizedOptions<Response>): void {
+  const original = { writeHead: res.writeHead, write: res.write, end: res.end };
+  let state: 'pending' | 'through' | 'streaming' | 'discard' = 'pending';
+  let handlerBytes: PassThrough | undefined;
+  const restore = (): void => {
+    res.writeHead = original.writeHead;
+    res.write = original.write;
+    res.end = original.end;
+  };
+
+  // A handler's explicit writeHead is recorded on `res` until the body shows whether we plan it.
+  res.writeHead = function writeHead(this: Response, status: number, ...rest: unknown[]) {
+    if (state !== 'pending') return Reflect.apply(original.writeHead, this, [status, ...rest]);
+    res.statusCode = status;
+    for (const arg of rest) {
+      if (typeof arg === 'string') res.statusMessage = arg;
+      else if (Array.isArray(arg)) {
+        for (let i = 0; i + 1 < arg.length; i += 2) res.setHeader(String(arg[i]), arg[i + 1] as string);
+      } else if (arg !== null && typeof arg === 'object') {
+        for (const [name, value] of Object.entries(arg)) if (value !== undefined) res.setHeader(name, value);
+      }
+    }
+    return this;
+  } as Response['writeHead'];
+
+  res.write = function write(this: Response, chunk: unknown, ...rest: unknown[]): boolean {
+    const [encoding, callback] = splitArgs(rest);
+    if (state === 'pending') startStreaming();
+    if (state === 'streaming') return (handlerBytes as PassThrough).write(toBuffer(chunk, encoding), callback);
+    if (state === 'discard') {
+      callback?.();
+      return true;
+    }
+    return Reflect.apply(original.write, this, [chunk, ...rest]);
+  } as Response['write'];
+
+  res.end = function end(this: Response, ...args: unknown[]) {
+    const chunk = typeof args[0] === 'function' ? undefined : args[0];
+    const [encoding, callback] = splitArgs(typeof args[0] === 'function' ? args : args.slice(1));
+    if (state === 'pending') {
+      if (sendWhole(chunk === undefined || chunk === null ? undefined : toBuffer(chunk, encoding))) {
+        if (callback !== undefined) onFinished(res, () => callback());
+        return this;
+      }
+    }
+    if (state === 'streaming') {
+      const bytes = handlerBytes as PassThrough;
+      if (chunk !== undefined && chunk !== null) bytes.write(toBuffer(chunk, encoding));
+      bytes.end();
+      state = 'discard';
+      if (callback !== undefined) onFinished(res, () => callback());
+      return this;
+    }
+    if (state === 'discard') {
+      callback?.();
+      return this;
+    }
+    return Reflect.apply(original.end, this, args);
+  } as Response['end'];
+
+  /** Whether the response so far is one we plan: a 200 whose bytes are not already a range. */
+  function eligible(): boolean {
+    return (
+      !res.headersSent &&
+      res.statusCode === 200 &&
+      res.getHeader('content-range') === undefined &&
+      res.getHeader('transfer-encoding') === undefined
+    );
+  }
+
+  function declaredLength(): number | undefined {
+    const value = res.getHeader('content-length');
+    const n =
+      typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+
+  function metadata(): { contentType: string | undefined; lastModified: number | undefined } {
+    const type = res.getHeader('content-type');
+    const modified = res.getHeader('last-modified');
+    return {
+      contentType: typeof type === 'string' ? type : undefined,
+      lastModified: typeof modified === 'string' ? parseHttpDate(modified) : undefined,
+    };
+  }
+
+  /** end(chunk) before any write: the whole body is known. Returns false when the response is left alone. */
+  function sendWhole(body: Buffer | undefined): boolean {
+    const length = declaredLength();
+    if (!eligible() || (body === undefined && (req.method !== 'HEAD' || length === undefined))) {
+      state = 'through';
+      restore();
+      return false;
+    }
+    let rep: Representation;
+    const handlerEtag = res.getHeader('etag');
+    if (body === undefined) {
+      // HEAD through res.send: Express drops the body, so the headers it set are all there is.
+      rep = streamRepresentation(new PassThrough(), length as number, {
+        ...metadata(),
+        etag: typeof handlerEtag === 'string' ? handlerEtag : undefined,
+      });
+    } else {
+      if (length !== undefined && length !== body.length) {
+        state = 'through';
+        restore();
+        return false;
+      }
+      rep = bytesRepresentation(body, { ...metadata(), etag: chooseEtag(req, handlerEtag, body) });
+    }
+    state = 'discard';
+    restore();
+    sendPlan(res, planResponse(req, rep, options), rep);
+    return true;
+  }
+
+  /** First write: plan from the headers, then pass the handler's bytes through the plan's body. */
+  function startStreaming(): void {
+    const length = declaredLength();
+    if (!eligible() || length === undefined) {
+      // §14.3: a body of unknown length is never ranged; say so unless the handler did.
+      if (eligible() && res.getHeader('accept-ranges') === undefined) res.setHeader('accept-ranges', 'none');
+      state = 'through';
+      restore();
+      return;
+    }
+    const bytes = new PassThrough();
+    bytes.on('error', () => {}); // writes after the plan stopped reading are dropped
+    // A handler that waits for 'drain' must hear of room freed while skipped bytes are consumed.
+    bytes.on('drain', () => res.emit('drain'));
+    const handlerEtag = res.getHeader('etag');
+    const rep = streamRepresentation(bytes, length, {
+      ...metadata(),
+      etag: typeof handlerEtag === 'string' ? handlerEtag : undefined,
+    });
+    const plan = planResponse(req, rep, options);
+    res.writeHead = original.writeHead;
+    if (plan.kind !== 'full' && plan.kind !== 'partial' && plan.kind !== 'multipart') {
+      for (const name of CONTENT_HEADERS) res.removeHeader(name);
+    }
+    res.writeHead(plan.status, plan.headers);
+    const body = createBody(plan, rep);
+    if (body === null) {
+      state = 'discard';
+      void closeRepresentation(rep);
+      Reflect.apply(original.end, res, []);
+      return;
+    }
+    state = 'streaming';
+    handlerBytes = bytes;
+    const out = new Writable({
+      write(chunk: Buffer, _encoding, callback: Callback) {
+        if (Reflect.apply(original.write, res, [chunk])) return callback();
+        const resume = (): void => {
+          // Our own 'drain' above may arrive while the socket is still full.
+          if (res.writableNeedDrain) res.once('drain', resume);
+          else callback();
+        };
+        res.once('drain', resume);
+      },
+      final(callback: Callback) {
+        Reflect.apply(original.end, res, []);
+        callback();
+      },
+    });
+    body.once('close', () => void closeRepresentation(rep));
+    // A handler that writes fewer bytes than it declared cannot end a response as if complete.
+    body.once('error', (err) => res.destroy(err));
+    onFinished(res, () => body.destroy());
+    body.pipe(out);
+  }
+}
+
+/**
+ * The handler's own ETag, or a strong content hash when it set none or when the one present is what
+ * Express's `etag fn` computes for this body (a weak tag that could never satisfy If-Range).
+ */
+function chooseEtag(req: Request, current: unknown, body: Buffer): string {
+  if (typeof current !== 'string') return contentEtag(body);
+  const automatic: unknown = req.app.get('etag fn');
+  if (typeof automatic === 'function' && automatic(body, 'utf8') === current) return contentEtag(body);
+  return current;
+}
+
+function splitArgs(rest: readonly unknown[]): [BufferEncoding | undefined, Callback | undefined] {
+  const encoding = typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : undefined;
+  const callback = rest.find((arg): arg is Callback => typeof arg === 'function');
+  return [encoding, callback];
+}
+
+function toBuffer(chunk: unknown, encoding: BufferEncoding | undefined): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return Buffer.from(String(chunk), encoding ?? 'utf8');
+}
