@@ -1,0 +1,77 @@
+/**
+ * What each adapter factory must build, framework by framework: the named route scenarios and the
+ * bodies they send. Every route is mounted at `/r/<name>`.
+ */
+import type { RangeServeOptions } from '@range-serve/core';
+
+/** The bytes most scenarios send. */
+export const BODY = Buffer.from('The quick brown fox jumps over the lazy dog. 0123456789');
+/** The string the `string` scenario sends. */
+export const TEXT = 'Résumé: text sent as a string, UTF-8 encoded.';
+/** The object the `json` scenario serialises. */
+export const JSON_BODY = { name: 'range-serve', ranges: [1, 2, 3] };
+/** The ETag and Last-Modified the `own-etag` scenario sets itself. */
+export const OWN_ETAG = '"own-v1"';
+export const OWN_LAST_MODIFIED = 'Tue, 01 Jan 2030 00:00:00 GMT';
+/** The download name the `send-range-download` scenario asks for. */
+export const DOWNLOAD_NAME = 'naïve report.txt';
+
+/**
+ * Route scenarios, each at `/r/<name>`:
+ * - `buffer`: sends BODY as a Buffer with `Content-Type: application/octet-stream` (Express `res.send`).
+ * - `string`: sends TEXT as a string (`res.send` / `ctx.body = string`).
+ * - `json`: sends JSON_BODY as JSON (`res.json` / `ctx.body = object`).
+ * - `end-chunk`: sets `Content-Type: text/plain` and ends the raw response with BODY (`res.end(BODY)`).
+ * - `chunked-with-length`: sets `Content-Length` and writes BODY in three chunks on separate ticks, then ends.
+ * - `own-etag`: sets ETag OWN_ETAG and Last-Modified OWN_LAST_MODIFIED, then sends BODY.
+ * - `not-200`: sends BODY with status 201.
+ * - `unknown-length`: writes BODY in two chunks without `Content-Length`.
+ * - `has-content-range`: status 200 with its own `Content-Range: bytes 0-3/10` and the 4 bytes `abcd`.
+ * - `send-range-file`: `sendRange` with `openFile(<root>/hello.txt)`.
+ * - `send-range-bytes`: `sendRange` with `bytesRepresentation(BODY, { contentType: 'text/plain' })`.
+ * - `send-range-stream`: `sendRange` with `streamRepresentation(Readable.from(three chunks of BODY), BODY.length)`.
+ * - `send-range-download`: like `send-range-file` with the option `download: DOWNLOAD_NAME`.
+ */
+export const SCENARIOS = [
+  'buffer',
+  'string',
+  'json',
+  'end-chunk',
+  'chunked-with-length',
+  'own-etag',
+  'not-200',
+  'unknown-length',
+  'has-content-range',
+  'send-range-file',
+  'send-range-bytes',
+  'send-range-stream',
+  'send-range-download',
+] as const;
+
+/** One named route scenario. */
+export type Scenario = (typeof SCENARIOS)[number];
+
+/** What a factory must set up. */
+export interface ServerSetup {
+  /** Directory to serve; when absent, the middleware is made with options only (`rangeServe(options)`). */
+  readonly root?: string;
+  /** Mount path of the middleware (default: none, i.e. `app.use(mw)`), e.g. `'/files'`. */
+  readonly mount?: string;
+  readonly options?: RangeServeOptions;
+  /** Route scenarios to install after the middleware, each at `/r/<name>`. */
+  readonly routes?: readonly Scenario[];
+  /** Where `send-range-file` and `send-range-download` read from. */
+  readonly fileForSendRange?: string;
+}
+
+/**
+ * A running server. Requests that pass through the middleware without an answer must end in a
+ * 404 with body `fallthrough` (plain text), and errors passed on must become a 500 with body `error`.
+ */
+export interface RunningServer {
+  readonly baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** Starts a real server on 127.0.0.1:0 for `setup`; rejects (with the TypeError) when the options are bad. */
+export type ServerFactory = (setup: ServerSetup) => Promise<RunningServer>;

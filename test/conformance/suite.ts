@@ -1,0 +1,444 @@
+/**
+ * The adapter conformance suite, written once: every adapter runs it through its own ServerFactory.
+ * Exact statuses, headers and bytes, over raw node:http; multipart bodies are parsed back with dicer.
+ */
+import assert from 'node:assert/strict';
+import type { IncomingHttpHeaders } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
+import { type RawResponse, request } from '../helpers/http.ts';
+import { parseMultipart } from '../helpers/multipart.ts';
+import {
+  BODY,
+  JSON_BODY,
+  OWN_ETAG,
+  type RunningServer,
+  SCENARIOS,
+  type ServerFactory,
+  type ServerSetup,
+  TEXT,
+} from './scenarios.ts';
+
+export * from './scenarios.ts';
+
+/** Runs the whole suite against one adapter. */
+export function runConformance(adapterName: string, factory: ServerFactory): void {
+  describe(`${adapterName} conformance`, () => {
+    const fx: Fixtures = makeFixtures();
+    after(() => fx.remove());
+
+    /** Starts a server for `setup` around the tests of one describe block. */
+    function serve(setup: () => ServerSetup): () => RunningServer {
+      let server: RunningServer | undefined;
+      before(async () => {
+        server = await factory(setup());
+      });
+      after(async () => server?.close());
+      return () => server as RunningServer;
+    }
+
+    const get = (s: () => RunningServer, target: string, headers: IncomingHttpHeaders = {}, method = 'GET') =>
+      request(s().baseUrl, target, { method, headers });
+
+    function assertNoCanary(res: RawResponse): void {
+      assert.equal(res.body.includes(fx.canary), false, 'a byte of the canary outside the root was sent');
+    }
+
+    describe('directory serving with default options', () => {
+      const s = serve(() => ({ root: fx.root }));
+      const len = () => fx.hello.length;
+
+      it('GET sends the whole file with its validators', async () => {
+        const res = await get(s, '/hello.txt');
+        assert.equal(res.status, 200);
+        assert.deepEqual(res.body, fx.hello);
+        assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
+        assert.equal(res.headers['content-length'], String(len()));
+        assert.equal(res.headers['accept-ranges'], 'bytes');
+        assert.equal(res.headers['cache-control'], 'public, max-age=0');
+        assert.match(res.headers.etag ?? '', /^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+"$/);
+        assert.match(
+          res.headers['last-modified'] ?? '',
+          /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/,
+        );
+      });
+
+      it('HEAD sends the headers GET would, and no body', async () => {
+        const g = await get(s, '/hello.txt', { range: 'bytes=0-4' });
+        const h = await get(s, '/hello.txt', { range: 'bytes=0-4' }, 'HEAD');
+        assert.equal(h.status, 206);
+        assert.equal(h.body.length, 0);
+        for (const name of [
+          'content-range',
+          'content-length',
+          'content-type',
+          'etag',
+          'last-modified',
+          'accept-ranges',
+        ]) {
+          assert.equal(h.headers[name], g.headers[name], name);
+        }
+      });
+
+      const single: [string, string, number, number][] = [
+        ['a closed range', 'bytes=0-4', 0, 4],
+        ['an open-ended range', 'bytes=50-', 50, 61],
+        ['a suffix range', 'bytes=-5', 57, 61],
+        ['a suffix longer than the file (the whole file as 206)', 'bytes=-500', 0, 61],
+        ['a last-pos past the end (clamped)', 'bytes=60-900', 60, 61],
+      ];
+      for (const [name, range, first, last] of single) {
+        it(`${name} is a 206 with exactly those bytes`, async () => {
+          const res = await get(s, '/hello.txt', { range });
+          assert.equal(res.status, 206);
+          assert.equal(res.headers['content-range'], `bytes ${first}-${last}/${len()}`);
+          assert.equal(res.headers['content-length'], String(last - first + 1));
+          assert.deepEqual(res.body, fx.hello.subarray(first, last + 1));
+        });
+      }
+
+      it('two ranges are a multipart/byteranges 206 that parses back into the slices', async () => {
+        const res = await get(s, '/hello.txt', { range: 'bytes=0-1,10-12' });
+        assert.equal(res.status, 206);
+        const type = res.headers['content-type'] ?? '';
+        assert.match(type, /^multipart\/byteranges; boundary=/);
+        assert.equal(res.headers['content-range'], undefined);
+        assert.equal(res.headers['content-length'], String(res.body.length));
+        const parts = await parseMultipart(res.body, type);
+        assert.deepEqual(
+          parts.map((p) => [p.headers['content-type'], p.headers['content-range'], p.body.toString()]),
+          [
+            ['text/plain; charset=utf-8', `bytes 0-1/${len()}`, '01'],
+            ['text/plain; charset=utf-8', `bytes 10-12/${len()}`, 'abc'],
+          ],
+        );
+      });
+
+      it('an unsatisfiable range is a 416 with bytes */len', async () => {
+        const res = await get(s, '/hello.txt', { range: 'bytes=100-' });
+        assert.equal(res.status, 416);
+        assert.equal(res.headers['content-range'], `bytes */${len()}`);
+        assert.equal(res.body.length, 0);
+      });
+
+      it('a syntactically invalid range is ignored: 200', async () => {
+        const res = await get(s, '/hello.txt', { range: 'bytes=5-1' });
+        assert.equal(res.status, 200);
+        assert.deepEqual(res.body, fx.hello);
+      });
+
+      it('If-Range with the current ETag serves the range; another ETag or a weak one the whole file', async () => {
+        const { headers } = await get(s, '/hello.txt');
+        const etag = headers.etag as string;
+        assert.equal((await get(s, '/hello.txt', { range: 'bytes=0-1', 'if-range': etag })).status, 206);
+        const other = await get(s, '/hello.txt', { range: 'bytes=0-1', 'if-range': '"other"' });
+        assert.equal(other.status, 200);
+        assert.deepEqual(other.body, fx.hello);
+        assert.equal((await get(s, '/hello.txt', { range: 'bytes=0-1', 'if-range': `W/${etag}` })).status, 200);
+      });
+
+      it('If-None-Match with the current ETag is a 304 without content headers', async () => {
+        const { headers } = await get(s, '/hello.txt');
+        const res = await get(s, '/hello.txt', { 'if-none-match': headers.etag as string });
+        assert.equal(res.status, 304);
+        assert.equal(res.body.length, 0);
+        assert.equal(res.headers.etag, headers.etag);
+        assert.equal(res.headers['cache-control'], 'public, max-age=0');
+        assert.equal(res.headers['content-type'], undefined);
+        assert.equal(res.headers['content-range'], undefined);
+      });
+
+      it('If-Modified-Since at Last-Modified is a 304', async () => {
+        const { headers } = await get(s, '/hello.txt');
+        const res = await get(s, '/hello.txt', { 'if-modified-since': headers['last-modified'] as string });
+        assert.equal(res.status, 304);
+      });
+
+      it('If-Match with another ETag, and If-Unmodified-Since in the past, are 412', async () => {
+        assert.equal((await get(s, '/hello.txt', { 'if-match': '"nope"' })).status, 412);
+        const res = await get(s, '/hello.txt', { 'if-unmodified-since': 'Thu, 01 Jan 1970 00:00:00 GMT' });
+        assert.equal(res.status, 412);
+        assert.equal(res.body.length, 0);
+      });
+
+      it('other methods go to the next handler', async () => {
+        const res = await get(s, '/hello.txt', {}, 'POST');
+        assert.equal(res.status, 404);
+        assert.equal(res.body.toString(), 'fallthrough');
+      });
+
+      it('a missing file goes to the next handler', async () => {
+        const res = await get(s, '/missing.txt');
+        assert.equal(res.status, 404);
+        assert.equal(res.body.toString(), 'fallthrough');
+      });
+
+      const escapes = [
+        '/../outside/canary.txt',
+        '/%2e%2e/outside/canary.txt',
+        '/%2E%2E/%2E%2E/outside/canary.txt',
+        '/..%2foutside%2fcanary.txt',
+        '/dir/..%2F..%2Foutside/canary.txt',
+        '/..\\outside\\canary.txt',
+        '/%5c..%5coutside%5ccanary.txt',
+        '/escape.txt',
+        '/escape-dir/canary.txt',
+      ];
+      for (const target of escapes) {
+        it(`refuses ${target} with 403 and never reads outside the root`, async () => {
+          const res = await get(s, target);
+          assert.equal(res.status, 403);
+          assertNoCanary(res);
+        });
+      }
+
+      it('a path that does not decode is 400', async () => {
+        const res = await get(s, '/%E0%A4%A.txt');
+        assert.equal(res.status, 400);
+      });
+
+      it('a NUL byte is 400', async () => {
+        assert.equal((await get(s, '/hello.txt%00.html')).status, 400);
+      });
+
+      it('a symbolic link inside the root is served', async () => {
+        const res = await get(s, '/inside-link.txt');
+        assert.equal(res.status, 200);
+        assert.deepEqual(res.body, fx.hello);
+      });
+
+      it('dotfiles are ignored by default (as missing)', async () => {
+        const res = await get(s, '/.secret');
+        assert.equal(res.status, 404);
+        assert.equal(res.body.toString(), 'fallthrough');
+      });
+
+      it('a directory without its slash is a 301 to the slash, query kept', async () => {
+        const res = await get(s, '/dir?x=1&y=2');
+        assert.equal(res.status, 301);
+        assert.equal(res.headers.location, '/dir/?x=1&y=2');
+      });
+
+      it('a redirect Location never points at another host', async () => {
+        for (const target of ['//evil.example', '///evil.example']) {
+          const res = await get(s, target);
+          assert.equal(res.status, 301, target);
+          assert.equal(res.headers.location, '/evil.example/', target);
+        }
+      });
+
+      it('a directory with its slash serves index.html', async () => {
+        const res = await get(s, '/dir/');
+        assert.equal(res.status, 200);
+        assert.equal(res.body.toString(), fx.indexHtml);
+        assert.equal(res.headers['content-type'], 'text/html; charset=utf-8');
+      });
+
+      it('a directory without an index goes to the next handler', async () => {
+        assert.equal((await get(s, '/empty-dir/')).body.toString(), 'fallthrough');
+      });
+
+      it('an empty file is a 200 with Content-Length 0 whatever the Range', async () => {
+        const res = await get(s, '/empty.txt', { range: 'bytes=0-1' });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['content-length'], '0');
+      });
+    });
+
+    describe('directory serving under a mount with every option set', () => {
+      const s = serve(() => ({
+        root: fx.root,
+        mount: '/files',
+        options: {
+          fallthrough: false,
+          dotfiles: 'deny',
+          index: ['index.html', 'default.htm'],
+          extensions: ['html'],
+          maxAge: '1d',
+          immutable: true,
+          etag: 'weak',
+          setHeaders: (res, path) => res.setHeader('x-served-file', path.slice(path.lastIndexOf('/') + 1)),
+        },
+      }));
+
+      it('serves with Cache-Control from maxAge and immutable, a weak ETag and setHeaders', async () => {
+        const res = await get(s, '/files/hello.txt');
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['cache-control'], 'public, max-age=86400, immutable');
+        assert.match(res.headers.etag ?? '', /^W\/"/);
+        assert.equal(res.headers['x-served-file'], 'hello.txt');
+        assert.deepEqual(res.body, fx.hello);
+      });
+
+      it('If-Range with a weak ETag sends the whole file', async () => {
+        const { headers } = await get(s, '/files/hello.txt');
+        const res = await get(s, '/files/hello.txt', { range: 'bytes=0-1', 'if-range': headers.etag as string });
+        assert.equal(res.status, 200);
+      });
+
+      it('a missing file is 404 from the middleware', async () => {
+        const res = await get(s, '/files/missing.txt');
+        assert.equal(res.status, 404);
+        assert.notEqual(res.body.toString(), 'fallthrough');
+      });
+
+      it('other methods are 405 with Allow: GET, HEAD', async () => {
+        const res = await get(s, '/files/hello.txt', {}, 'DELETE');
+        assert.equal(res.status, 405);
+        assert.equal(res.headers.allow, 'GET, HEAD');
+      });
+
+      it('dotfiles: deny is 403', async () => {
+        assert.equal((await get(s, '/files/.secret')).status, 403);
+      });
+
+      it('extensions are tried for a missing file', async () => {
+        const res = await get(s, '/files/page');
+        assert.equal(res.status, 200);
+        assert.equal(res.body.toString(), fx.pageHtml);
+      });
+
+      it('an index entry that is a directory is skipped', async () => {
+        const res = await get(s, '/files/skipdir/');
+        assert.equal(res.status, 200);
+        assert.equal(res.body.toString(), fx.defaultHtm);
+      });
+
+      it('the mount point without its slash redirects to it', async () => {
+        const res = await get(s, '/files?q=1');
+        assert.equal(res.status, 301);
+        assert.equal(res.headers.location, '/files/?q=1');
+      });
+
+      it('traversal under a mount is still 403', async () => {
+        const res = await get(s, '/files/%2e%2e/outside/canary.txt');
+        assert.equal(res.status, 403);
+        assertNoCanary(res);
+      });
+    });
+
+    describe('options are validated when the middleware is made', () => {
+      const bad: [string, ServerSetup['options']][] = [
+        ['an unknown maxAge string', { maxAge: 'soon' }],
+        ['an etag mode that does not exist', { etag: 'yes' as unknown as false }],
+        ['a dotfiles policy that does not exist', { dotfiles: 'show' as unknown as 'allow' }],
+        ['an unknown option name', { maxage: 1 } as unknown as ServerSetup['options']],
+        ['maxRanges 0', { maxRanges: 0 }],
+      ];
+      for (const [name, options] of bad) {
+        it(`${name} throws a TypeError`, async () => {
+          await assert.rejects(factory({ root: fx.root, options }), TypeError);
+        });
+      }
+    });
+
+    describe('ranges for route handlers', () => {
+      const s = serve(() => ({ options: {}, routes: SCENARIOS, fileForSendRange: `${fx.root}/hello.txt` }));
+      const bodies: [string, Buffer][] = [
+        ['buffer', BODY],
+        ['string', Buffer.from(TEXT)],
+        ['json', Buffer.from(JSON.stringify(JSON_BODY))],
+        ['end-chunk', BODY],
+        ['chunked-with-length', BODY],
+        ['send-range-bytes', BODY],
+        ['send-range-stream', BODY],
+      ];
+      for (const [name, body] of bodies) {
+        it(`${name}: a 200 with a strong ETag and Accept-Ranges, then a single range`, async () => {
+          const full = await get(s, `/r/${name}`);
+          assert.equal(full.status, 200);
+          assert.deepEqual(full.body, body);
+          assert.equal(full.headers['accept-ranges'], 'bytes');
+          assert.equal(full.headers['content-length'], String(body.length));
+          const part = await get(s, `/r/${name}`, { range: 'bytes=2-9' });
+          assert.equal(part.status, 206);
+          assert.equal(part.headers['content-range'], `bytes 2-9/${body.length}`);
+          assert.deepEqual(part.body, body.subarray(2, 10));
+          if (name !== 'chunked-with-length' && name !== 'send-range-stream') {
+            assert.match(full.headers.etag ?? '', /^"/);
+            const resumed = await get(s, `/r/${name}`, { range: 'bytes=5-', 'if-range': full.headers.etag as string });
+            assert.equal(resumed.status, 206);
+            assert.deepEqual(resumed.body, body.subarray(5));
+            const cached = await get(s, `/r/${name}`, { 'if-none-match': full.headers.etag as string });
+            assert.equal(cached.status, 304);
+            assert.equal(cached.body.length, 0);
+          }
+        });
+      }
+
+      for (const name of ['buffer', 'chunked-with-length', 'send-range-bytes']) {
+        it(`${name}: two ranges are multipart/byteranges`, async () => {
+          const res = await get(s, `/r/${name}`, { range: 'bytes=0-2,10-14' });
+          assert.equal(res.status, 206);
+          const parts = await parseMultipart(res.body, res.headers['content-type'] ?? '');
+          assert.deepEqual(
+            parts.map((p) => [p.headers['content-range'], p.body.toString()]),
+            [
+              [`bytes 0-2/${BODY.length}`, BODY.subarray(0, 3).toString()],
+              [`bytes 10-14/${BODY.length}`, BODY.subarray(10, 15).toString()],
+            ],
+          );
+        });
+      }
+
+      it("own-etag: the handler's ETag and Last-Modified are used", async () => {
+        const full = await get(s, '/r/own-etag');
+        assert.equal(full.headers.etag, OWN_ETAG);
+        assert.equal((await get(s, '/r/own-etag', { 'if-none-match': OWN_ETAG })).status, 304);
+        const part = await get(s, '/r/own-etag', { range: 'bytes=0-3', 'if-range': OWN_ETAG });
+        assert.equal(part.status, 206);
+        assert.deepEqual(part.body, BODY.subarray(0, 4));
+        assert.equal((await get(s, '/r/own-etag', { 'if-match': '"other"' })).status, 412);
+      });
+
+      it('not-200: left alone', async () => {
+        const res = await get(s, '/r/not-200', { range: 'bytes=0-3' });
+        assert.equal(res.status, 201);
+        assert.deepEqual(res.body, BODY);
+        assert.equal(res.headers['content-range'], undefined);
+      });
+
+      it('unknown-length: never ranged, Accept-Ranges: none', async () => {
+        const res = await get(s, '/r/unknown-length', { range: 'bytes=0-3' });
+        assert.equal(res.status, 200);
+        assert.deepEqual(res.body, BODY);
+        assert.equal(res.headers['accept-ranges'], 'none');
+      });
+
+      it('has-content-range: left alone', async () => {
+        const res = await get(s, '/r/has-content-range', { range: 'bytes=1-2' });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['content-range'], 'bytes 0-3/10');
+        assert.equal(res.body.toString(), 'abcd');
+      });
+
+      it('a HEAD of a handler response has the GET status and length, no body', async () => {
+        for (const name of ['buffer', 'end-chunk', 'chunked-with-length']) {
+          const g = await get(s, `/r/${name}`, { range: 'bytes=1-4' });
+          const h = await get(s, `/r/${name}`, { range: 'bytes=1-4' }, 'HEAD');
+          assert.equal(h.status, g.status, name);
+          assert.equal(h.headers['content-range'], g.headers['content-range'], name);
+          assert.equal(h.headers['content-length'], g.headers['content-length'], name);
+          assert.equal(h.body.length, 0, name);
+        }
+      });
+
+      it('send-range-file: a file chosen by the route, ranged, with its type', async () => {
+        const res = await get(s, '/r/send-range-file', { range: 'bytes=-3' });
+        assert.equal(res.status, 206);
+        assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
+        assert.equal(res.headers['cache-control'], undefined);
+        assert.deepEqual(res.body, fx.hello.subarray(-3));
+      });
+
+      it('send-range-download: Content-Disposition with filename* for a non-ASCII name', async () => {
+        const res = await get(s, '/r/send-range-download');
+        assert.equal(res.status, 200);
+        assert.equal(
+          res.headers['content-disposition'],
+          `attachment; filename="naive report.txt"; filename*=UTF-8''na%C3%AFve%20report.txt`,
+        );
+      });
+    });
+  });
+}

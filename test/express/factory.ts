@@ -1,0 +1,108 @@
+/** The Express side of the conformance suite: builds the setup's app on an Express module (4 or 5). */
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { bytesRepresentation, openFile, streamRepresentation } from '@range-serve/core';
+import { rangeServe, sendRange } from '@range-serve/express';
+import type { Express, NextFunction, Request, Response } from 'express';
+import {
+  BODY,
+  DOWNLOAD_NAME,
+  JSON_BODY,
+  OWN_ETAG,
+  OWN_LAST_MODIFIED,
+  type RunningServer,
+  type Scenario,
+  type ServerFactory,
+  type ServerSetup,
+  TEXT,
+} from '../conformance/scenarios.ts';
+
+type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
+
+function routes(setup: ServerSetup): Record<Scenario, Handler> {
+  const file = setup.fileForSendRange ?? '';
+  return {
+    buffer: (_req, res) => res.type('application/octet-stream').send(BODY),
+    string: (_req, res) => res.send(TEXT),
+    json: (_req, res) => res.json(JSON_BODY),
+    'end-chunk': (_req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end(BODY);
+    },
+    'chunked-with-length': (_req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.setHeader('content-length', BODY.length);
+      res.write(BODY.subarray(0, 10));
+      setImmediate(() => {
+        res.write(BODY.subarray(10, 30));
+        setImmediate(() => res.end(BODY.subarray(30)));
+      });
+    },
+    'own-etag': (_req, res) => res.set({ ETag: OWN_ETAG, 'Last-Modified': OWN_LAST_MODIFIED }).send(BODY),
+    'not-200': (_req, res) => res.status(201).send(BODY),
+    'unknown-length': (_req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.write(BODY.subarray(0, 20));
+      res.end(BODY.subarray(20));
+    },
+    'has-content-range': (_req, res) => {
+      res.setHeader('content-range', 'bytes 0-3/10');
+      res.setHeader('content-length', 4);
+      res.end('abcd');
+    },
+    'send-range-file': async (req, res) => sendRange(req, res, await openFile(file)),
+    'send-range-bytes': (req, res) => sendRange(req, res, bytesRepresentation(BODY, { contentType: 'text/plain' })),
+    'send-range-stream': (req, res) =>
+      sendRange(
+        req,
+        res,
+        streamRepresentation(
+          Readable.from([BODY.subarray(0, 7), BODY.subarray(7, 30), BODY.subarray(30)]),
+          BODY.length,
+          {
+            contentType: 'text/plain',
+          },
+        ),
+      ),
+    'send-range-download': async (req, res) => sendRange(req, res, await openFile(file), { download: DOWNLOAD_NAME }),
+  };
+}
+
+/** A conformance factory for the Express module given (Express 4 through its alias, or Express 5). */
+export function expressFactory(express: () => Express): ServerFactory {
+  return async (setup) => {
+    const app = express();
+    const middleware = setup.root === undefined ? rangeServe(setup.options) : rangeServe(setup.root, setup.options);
+    if (setup.mount === undefined) app.use(middleware);
+    else app.use(setup.mount, middleware);
+    const table = routes(setup);
+    for (const name of setup.routes ?? []) {
+      const handler = table[name];
+      app.get(`/r/${name}`, (req, res, next) => {
+        Promise.resolve(handler(req, res, next)).catch(next);
+      });
+    }
+    app.use((_req: Request, res: Response) => {
+      res.status(404).type('text/plain').send('fallthrough');
+    });
+    app.use((_err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      if (res.headersSent) res.destroy();
+      else res.status(500).type('text/plain').send('error');
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    const { port } = server.address() as AddressInfo;
+    const running: RunningServer = {
+      baseUrl: `http://127.0.0.1:${port}`,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
+    return running;
+  };
+}
