@@ -45,6 +45,18 @@ const rows: Row[] = [
     expected: ranges([8, 9], [0, 3]),
   },
   {
+    name: 'a group keeps the order of its first spec even when that spec sorts last inside it',
+    header: 'bytes=-1,0-0,-2',
+    size: 37,
+    expected: ranges([35, 36], [0, 0]),
+  },
+  {
+    name: 'a spec contained in a later one gives the group its position',
+    header: 'bytes=5-5,0-0,4-6',
+    size: 10,
+    expected: ranges([4, 6], [0, 0]),
+  },
+  {
     name: 'empty list elements and OWS are accepted',
     header: 'bytes= ,\t0-1 , ,3-4\t,',
     size: 10,

@@ -57,13 +57,34 @@ export function parseRange(
     return IGNORED['empty-representation'];
   }
   if (typeof canonical !== 'string') return canonical;
-  const parsed = rangeParser(size, canonical, { combine: true });
+  const parsed = rangeParser(size, canonical);
   // range-parser only reports -2 for syntax we already rejected, so -2 cannot happen here; treat both as 416.
   if (typeof parsed === 'number') return UNSATISFIABLE;
+  const merged = combine(parsed);
   const max = options.maxRanges ?? DEFAULT_MAX_RANGES;
   // §14.2: a server MAY ignore a Range with many small or overlapping ranges (denial of service, §17.15).
-  if (parsed.length > max) return IGNORED['too-many-ranges'];
-  return { type: 'satisfiable', ranges: parsed.map((r) => ({ start: r.start, end: r.end })) };
+  if (merged.length > max) return IGNORED['too-many-ranges'];
+  return { type: 'satisfiable', ranges: merged };
+}
+
+/**
+ * Merges overlapping and adjacent ranges (§14.2 allows coalescing); each merged range takes the
+ * position of the earliest spec in it. (range-parser's own `combine` loses that position when a
+ * later-sorted range lies inside the one before it.)
+ */
+function combine(ranges: readonly { start: number; end: number }[]): ByteRange[] {
+  const ordered = ranges.map((r, index) => ({ start: r.start, end: r.end, index })).sort((a, b) => a.start - b.start);
+  const out: { start: number; end: number; index: number }[] = [];
+  for (const r of ordered) {
+    const current = out[out.length - 1];
+    if (current === undefined || r.start > current.end + 1) {
+      out.push(r);
+    } else {
+      current.end = Math.max(current.end, r.end);
+      current.index = Math.min(current.index, r.index);
+    }
+  }
+  return out.sort((a, b) => a.index - b.index).map((r) => ({ start: r.start, end: r.end }));
 }
 
 const MAX_SAFE_DIGITS = String(Number.MAX_SAFE_INTEGER).length; // 16
