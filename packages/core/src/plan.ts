@@ -79,12 +79,7 @@ export interface RangeNotSatisfiablePlan extends PlanBase {
 
 /** Everything a response is, decided before any byte is read. */
 export type ResponsePlan =
-  | FullPlan
-  | PartialPlan
-  | MultipartPlan
-  | NotModifiedPlan
-  | PreconditionFailedPlan
-  | RangeNotSatisfiablePlan;
+  FullPlan | PartialPlan | MultipartPlan | NotModifiedPlan | PreconditionFailedPlan | RangeNotSatisfiablePlan;
 
 /** RFC 9110 §15.4.5: the fields a 304 carries when a 200 would have had them (Date is the server's). */
 export const NOT_MODIFIED_HEADERS: readonly string[] = [
