@@ -391,6 +391,31 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         assert.equal((await get(s, '/r/own-etag', { 'if-match': '"other"' })).status, 412);
       });
 
+      it('own-etag: a failing If-Match is a 412 even when If-None-Match matches (RFC 9110 13.2.2 order)', async () => {
+        const res = await get(s, '/r/own-etag', { 'if-match': '"other"', 'if-none-match': OWN_ETAG });
+        assert.equal(res.status, 412);
+        assert.equal(res.body.length, 0);
+        const unmodified = await get(s, '/r/own-etag', {
+          'if-unmodified-since': 'Mon, 31 Dec 2029 23:59:59 GMT',
+          'if-modified-since': 'Wed, 02 Jan 2030 00:00:00 GMT',
+        });
+        assert.equal(unmodified.status, 412);
+      });
+
+      it('a HEAD of an in-memory body carries the same strong ETag as its GET', async () => {
+        for (const name of ['buffer', 'string', 'json']) {
+          const g = await get(s, `/r/${name}`);
+          const h = await get(s, `/r/${name}`, {}, 'HEAD');
+          assert.equal(h.status, 200, name);
+          assert.match(g.headers.etag ?? '', /^"[0-9a-f]+-[A-Za-z0-9_-]{27}"$/, name);
+          assert.equal(h.headers.etag, g.headers.etag, name);
+          assert.equal(h.headers['content-length'], g.headers['content-length'], name);
+          assert.equal(h.body.length, 0, name);
+          const part = await get(s, `/r/${name}`, { range: 'bytes=0-3', 'if-range': h.headers.etag ?? '' });
+          assert.equal(part.status, 206, name);
+        }
+      });
+
       it('not-200: left alone', async () => {
         const res = await get(s, '/r/not-200', { range: 'bytes=0-3' });
         assert.equal(res.status, 201);

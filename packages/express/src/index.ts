@@ -153,14 +153,38 @@ type Callback = (err?: Error | null) => void;
  * streaming a large body keeps constant memory.
  */
 function interceptResponse(req: Request, res: Response, options: NormalizedOptions<Response>): void {
-  const original = { writeHead: res.writeHead, write: res.write, end: res.end };
+  const original = { writeHead: res.writeHead, write: res.write, end: res.end, send: res.send };
   let state: 'pending' | 'through' | 'streaming' | 'discard' = 'pending';
   let handlerBytes: PassThrough | undefined;
+  // The request as the client sent it; res.send below hides parts of it from Express for one call.
+  let planRequest: { method: string; headers: Request['headers'] } = req;
   const restore = (): void => {
     res.writeHead = original.writeHead;
     res.write = original.write;
     res.end = original.end;
+    res.send = original.send;
   };
+
+  // res.send answers 304 from its own freshness check (If-None-Match / If-Modified-Since only), which
+  // would skip If-Match and If-Unmodified-Since (RFC 9110 §13.2.2 puts them first), and on HEAD it drops
+  // the body before we can hash it. For the span of this one synchronous call Express sees a GET without
+  // those two fields; we plan with the request as it came.
+  res.send = function send(this: Response, ...args: unknown[]) {
+    if (state !== 'pending') return Reflect.apply(original.send, this, args);
+    planRequest = { method: req.method, headers: { ...req.headers } };
+    const ifNoneMatch = req.headers['if-none-match'];
+    const ifModifiedSince = req.headers['if-modified-since'];
+    delete req.headers['if-none-match'];
+    delete req.headers['if-modified-since'];
+    req.method = 'GET';
+    try {
+      return Reflect.apply(original.send, this, args);
+    } finally {
+      req.method = planRequest.method;
+      if (ifNoneMatch !== undefined) req.headers['if-none-match'] = ifNoneMatch;
+      if (ifModifiedSince !== undefined) req.headers['if-modified-since'] = ifModifiedSince;
+    }
+  } as Response['send'];
 
   // A handler's explicit writeHead is recorded on `res` until the body shows whether we plan it.
   res.writeHead = function writeHead(this: Response, status: number, ...rest: unknown[]) {
@@ -241,7 +265,7 @@ function interceptResponse(req: Request, res: Response, options: NormalizedOptio
   /** end(chunk) before any write: the whole body is known. Returns false when the response is left alone. */
   function sendWhole(body: Buffer | undefined): boolean {
     const length = declaredLength();
-    if (!eligible() || (body === undefined && (req.method !== 'HEAD' || length === undefined))) {
+    if (!eligible() || (body === undefined && (planRequest.method !== 'HEAD' || length === undefined))) {
       state = 'through';
       restore();
       return false;
@@ -264,7 +288,7 @@ function interceptResponse(req: Request, res: Response, options: NormalizedOptio
     }
     state = 'discard';
     restore();
-    sendPlan(res, planResponse(req, rep, options), rep);
+    sendPlan(res, planResponse(planRequest, rep, options), rep);
     return true;
   }
 
