@@ -179,12 +179,23 @@ export function streamRepresentation(
   };
 }
 
-const closed = new WeakSet<Representation>();
+/**
+ * What has been released, keyed by what every copy of a representation shares (`{ ...file, path }` copies
+ * the object but not its fstat result or its stream), so that two copies can never close one
+ * descriptor twice: the second close could hit a number the kernel has since handed to another file.
+ */
+const closed = new WeakSet<object>();
 
-/** Releases what a representation holds (a file's descriptor, a stream); safe to call more than once. */
+/** Releases what a representation holds (a file's descriptor, a stream); safe to call more than once, on any copy. */
 export async function closeRepresentation(representation: Representation): Promise<void> {
-  if (closed.has(representation)) return;
-  closed.add(representation);
+  const key =
+    representation.kind === 'file'
+      ? representation.stat
+      : representation.kind === 'stream'
+        ? representation.stream
+        : representation;
+  if (closed.has(key)) return;
+  closed.add(key);
   if (representation.kind === 'file') {
     await new Promise<void>((resolve) => fs.close(representation.fd, () => resolve()));
   } else if (representation.kind === 'stream') {
