@@ -1,4 +1,14 @@
 export {
+  applySetHeaders,
+  declaredLength,
+  type HeaderGetter,
+  isPlannableResponse,
+  mountedPath,
+  responseMetadata,
+  sendRangeRepresentation,
+  serveArguments,
+} from './adapter.js';
+export {
   type BodyOptions,
   createBody,
   RepresentationChangedError,
