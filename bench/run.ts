@@ -1,0 +1,826 @@
+/**
+ * Side-by-side HTTP benchmark: range-serve (Express, Koa, plain node:http) against express.static,
+ * koa-static, @fastify/static and nginx, on the same generated fixtures, loaded in turn by wrk.
+ * Each server is a child process pinned to one core, wrk to another; every cell is first probed for
+ * its status and exact bytes, so a server that answers wrongly is marked rather than rewarded.
+ *
+ * Run: npm run bench (builds first). Environment: BENCH_QUICK=1 (1 round of 1 s), BENCH_SECONDS,
+ * BENCH_ROUNDS, BENCH_SERVERS=a,b and BENCH_WORKLOADS=x,y to narrow a run. See bench/README.md.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..');
+const FIXTURES = path.join(REPO, '.bench-fixtures');
+const QUICK = process.env.BENCH_QUICK === '1';
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 1 : 2));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+const only = (name: string): string[] | undefined => process.env[name]?.split(',').filter(Boolean);
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const FILES = { '4k.bin': 4 * KiB, '1m.bin': MiB, '1g.bin': GiB } as const;
+type FileName = keyof typeof FILES;
+
+// ---------------------------------------------------------------------------------------------------
+// Workloads
+
+interface Validators {
+  etag?: string | undefined;
+  lastModified?: string | undefined;
+}
+
+type Expect =
+  | { readonly status: 200 }
+  | { readonly status: 206; readonly ranges: readonly (readonly [number, number])[] }
+  | { readonly status: 304 };
+
+interface Workload {
+  readonly id: string;
+  readonly label: string;
+  readonly file: FileName;
+  readonly connections: number;
+  readonly unit: 'req/s' | 'MB/s';
+  readonly expect: Expect;
+  /** Request headers, given the validators this server sent for the file. */
+  readonly headers: (v: Validators) => Record<string, string>;
+}
+
+const M = FILES['1m.bin'];
+const SMALL_CONNECTIONS = 64;
+const WORKLOADS: readonly Workload[] = [
+  {
+    id: 'get-4k',
+    label: 'GET 4 KiB',
+    file: '4k.bin',
+    connections: SMALL_CONNECTIONS,
+    unit: 'req/s',
+    expect: { status: 200 },
+    headers: () => ({}),
+  },
+  {
+    id: 'range',
+    label: 'bytes=1000-1999 of 1 MiB',
+    file: '1m.bin',
+    connections: SMALL_CONNECTIONS,
+    unit: 'req/s',
+    expect: { status: 206, ranges: [[1000, 1999]] },
+    headers: () => ({ range: 'bytes=1000-1999' }),
+  },
+  {
+    id: 'suffix',
+    label: 'bytes=-500 of 1 MiB',
+    file: '1m.bin',
+    connections: SMALL_CONNECTIONS,
+    unit: 'req/s',
+    expect: { status: 206, ranges: [[M - 500, M - 1]] },
+    headers: () => ({ range: 'bytes=-500' }),
+  },
+  {
+    id: 'multi',
+    label: '3 ranges of 1 MiB (multipart)',
+    file: '1m.bin',
+    connections: SMALL_CONNECTIONS,
+    unit: 'req/s',
+    expect: {
+      status: 206,
+      ranges: [
+        [0, 99],
+        [1000, 1099],
+        [5000, 5999],
+      ],
+    },
+    headers: () => ({ range: 'bytes=0-99,1000-1099,5000-5999' }),
+  },
+  {
+    id: 'stream-c1',
+    label: '1 GiB, 1 connection',
+    file: '1g.bin',
+    connections: 1,
+    unit: 'MB/s',
+    expect: { status: 200 },
+    headers: () => ({}),
+  },
+  {
+    id: 'stream-c4',
+    label: '1 GiB, 4 connections',
+    file: '1g.bin',
+    connections: 4,
+    unit: 'MB/s',
+    expect: { status: 200 },
+    headers: () => ({}),
+  },
+  {
+    id: 'open-range',
+    label: 'bytes=536870912- of 1 GiB',
+    file: '1g.bin',
+    connections: 1,
+    unit: 'MB/s',
+    expect: { status: 206, ranges: [[GiB / 2, GiB - 1]] },
+    headers: () => ({ range: `bytes=${GiB / 2}-` }),
+  },
+  {
+    id: '304',
+    label: 'If-None-Match matches (304)',
+    file: '4k.bin',
+    connections: SMALL_CONNECTIONS,
+    unit: 'req/s',
+    expect: { status: 304 },
+    headers: (v): Record<string, string> =>
+      v.etag !== undefined
+        ? { 'if-none-match': v.etag }
+        : v.lastModified !== undefined
+          ? { 'if-modified-since': v.lastModified }
+          : {},
+  },
+  {
+    id: 'if-range',
+    label: 'If-Range matches + range',
+    file: '1m.bin',
+    connections: SMALL_CONNECTIONS,
+    unit: 'req/s',
+    expect: { status: 206, ranges: [[1000, 1999]] },
+    headers: (v): Record<string, string> => {
+      const validator = v.etag ?? v.lastModified;
+      return validator === undefined
+        ? { range: 'bytes=1000-1999' }
+        : { range: 'bytes=1000-1999', 'if-range': validator };
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------------
+// Servers
+
+interface ServerSpec {
+  readonly name: string;
+  /** Ours, or a peer; ours are compared with the peers named here. */
+  readonly ours: boolean;
+}
+
+const SERVER_SPECS: readonly ServerSpec[] = [
+  { name: 'rs-express', ours: true },
+  { name: 'rs-koa', ours: true },
+  { name: 'rs-node', ours: true },
+  { name: 'express.static', ours: false },
+  { name: 'koa-static', ours: false },
+  { name: 'koa-static+range', ours: false },
+  { name: 'fastify', ours: false },
+  { name: 'nginx', ours: false },
+];
+
+/** [ours, peer]: the ratios printed, in this order. */
+const RATIOS: readonly (readonly [string, string])[] = [
+  ['rs-express', 'express.static'],
+  ['rs-koa', 'koa-static'],
+  ['rs-node', 'fastify'],
+  ['rs-express', 'nginx'],
+  ['rs-koa', 'nginx'],
+  ['rs-node', 'nginx'],
+];
+
+const children = new Set<ChildProcess>();
+
+function killAll(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  children.clear();
+}
+
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(128 + (os.constants.signals[signal] ?? 0));
+  });
+}
+
+/** Stops one child we started: SIGTERM (nginx's fast shutdown too), then SIGKILL after 3 s. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+  children.delete(child);
+}
+
+function has(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+
+function nginxBin(): string | undefined {
+  if (has('nginx')) return 'nginx';
+  return fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined;
+}
+
+/** Installs wrk and nginx from Debian's packages when they are missing and we are root. */
+function ensureTools(): void {
+  const missing = [has('wrk') ? undefined : 'wrk', nginxBin() !== undefined ? undefined : 'nginx'].filter(
+    (p): p is string => p !== undefined,
+  );
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0 || !has('apt-get')) {
+    console.warn(`missing: ${missing.join(', ')} (install with: sudo apt-get install ${missing.join(' ')})`);
+    return;
+  }
+  console.log(`installing ${missing.join(' ')} with apt-get ...`);
+  const servicePid = '/run/nginx.pid';
+  const hadService = fs.existsSync(servicePid);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
+  // The package's post-install script may start the system nginx service: that one is ours to stop.
+  if (!hadService && fs.existsSync(servicePid)) {
+    const pid = Number(fs.readFileSync(servicePid, 'utf8').trim());
+    if (Number.isSafeInteger(pid) && pid > 1) {
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** CPU pinning: the load generator on core 0, each server on core 1, when there are two or more. */
+const PIN = has('taskset') && os.availableParallelism() >= 2;
+function pinned(cpu: number, argv: readonly string[]): [string, string[]] {
+  return PIN ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0] as string, argv.slice(1)];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`server did not listen on ${port} within ${timeoutMs} ms`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+interface Running {
+  readonly port: number;
+  readonly child: ChildProcess;
+  /** The process whose memory is measured (nginx: the worker). */
+  readonly memoryPid: () => number;
+  readonly cleanup: () => void;
+}
+
+async function startNode(name: string): Promise<Running> {
+  const port = await freePort();
+  const [cmd, args] = pinned(1, [
+    process.execPath,
+    '--import',
+    'tsx',
+    path.join(HERE, 'servers.ts'),
+    name,
+    String(port),
+    FIXTURES,
+  ]);
+  const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout?.resume();
+  try {
+    await waitForPort(port, child);
+  } catch (err) {
+    await stop(child);
+    throw new Error(`${name}: ${(err as Error).message}\n${stderr.trim().split('\n').slice(0, 5).join('\n')}`);
+  }
+  return { port, child, memoryPid: () => child.pid as number, cleanup: () => {} };
+}
+
+async function startNginx(bin: string): Promise<Running> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'range-serve-nginx-'));
+  const conf = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(
+    conf,
+    [
+      // As root, nginx would hand the worker to 'nobody', who may not read the fixtures' path.
+      process.getuid?.() === 0 ? 'user root;' : '',
+      'worker_processes 1;',
+      'daemon off;',
+      `pid ${dir}/nginx.pid;`,
+      `error_log ${dir}/error.log warn;`,
+      'events { worker_connections 1024; }',
+      'http {',
+      '  access_log off;',
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`),
+      '  default_type application/octet-stream;',
+      '  sendfile on;',
+      '  tcp_nopush on;',
+      '  keepalive_requests 100000000;',
+      `  server { listen 127.0.0.1:${port}; root ${FIXTURES}; }`,
+      '}',
+    ].join('\n'),
+  );
+  const [cmd, args] = pinned(1, [bin, '-p', dir, '-e', `${dir}/error.log`, '-c', conf]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  const cleanup = (): void => fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await waitForPort(port, child);
+  } catch (err) {
+    await stop(child);
+    cleanup();
+    throw err;
+  }
+  const memoryPid = (): number => {
+    const master = child.pid as number;
+    const kids = readProc(`/proc/${master}/task/${master}/children`).trim().split(/\s+/).filter(Boolean);
+    return kids.length > 0 ? Number(kids[0]) : master;
+  };
+  return { port, child, memoryPid, cleanup };
+}
+
+function readProc(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** VmRSS and VmHWM in KiB. */
+function memory(pid: number): { rss: number; hwm: number } {
+  const status = readProc(`/proc/${pid}/status`);
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: field('VmRSS'), hwm: field('VmHWM') };
+}
+
+/** Resets the peak RSS (VmHWM) to the current RSS (Linux clear_refs 5). */
+function resetPeak(pid: number): void {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // not Linux, or not allowed: the peak then covers the process's whole life
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Fixtures
+
+function ensureFixtures(): void {
+  fs.mkdirSync(FIXTURES, { recursive: true });
+  for (const [name, size] of Object.entries(FILES)) {
+    const file = path.join(FIXTURES, name);
+    if (fs.existsSync(file) && fs.statSync(file).size === size) continue;
+    console.log(`writing ${path.relative(REPO, file)} (${size} bytes of random data) ...`);
+    const fd = fs.openSync(`${file}.tmp`, 'w');
+    const block = Buffer.alloc(Math.min(size, 4 * MiB));
+    for (let done = 0; done < size; done += block.length) {
+      const n = Math.min(block.length, size - done);
+      // Random bytes: a multipart boundary or a compressible pattern cannot flatter anyone.
+      randomFillSync(block, 0, n);
+      fs.writeSync(fd, block, 0, n);
+    }
+    fs.closeSync(fd);
+    fs.renameSync(`${file}.tmp`, file);
+  }
+  // Last-Modified must be at least a second old to be a strong validator (RFC 9110 13.1.5).
+  const old = new Date(Date.now() - 3600_000);
+  for (const name of Object.keys(FILES)) fs.utimesSync(path.join(FIXTURES, name), old, old);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Probes: one request per cell, checked for status and exact bytes
+
+interface Probe {
+  readonly status: number;
+  readonly ok: boolean;
+  readonly note: string;
+}
+
+function request(
+  port: number,
+  method: string,
+  urlPath: string,
+  headers: Record<string, string>,
+  onData: (chunk: Buffer) => void,
+): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent: false }, (res) => {
+      res.on('data', onData);
+      res.on('end', () => resolve(res));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function validators(port: number, file: FileName): Promise<Validators> {
+  const res = await request(port, 'GET', `/${file}`, { range: 'bytes=0-0' }, () => {});
+  const lm = res.headers['last-modified'];
+  return { etag: res.headers.etag, lastModified: lm };
+}
+
+/** Compares bytes arriving in order with the fixture from `start`, without holding them. */
+class Comparer {
+  private offset: number;
+  private scratch = Buffer.alloc(0);
+  equal = true;
+  constructor(
+    private readonly fd: number,
+    start: number,
+  ) {
+    this.offset = start;
+  }
+  push(chunk: Buffer): void {
+    if (!this.equal) return;
+    if (this.scratch.length < chunk.length) this.scratch = Buffer.alloc(chunk.length);
+    const n = fs.readSync(this.fd, this.scratch, 0, chunk.length, this.offset);
+    if (n !== chunk.length || !this.scratch.subarray(0, n).equals(chunk)) this.equal = false;
+    this.offset += chunk.length;
+  }
+  get position(): number {
+    return this.offset;
+  }
+}
+
+async function probe(port: number, w: Workload, v: Validators): Promise<Probe> {
+  const file = path.join(FIXTURES, w.file);
+  const size = FILES[w.file];
+  const fd = fs.openSync(file, 'r');
+  try {
+    const expect = w.expect;
+    const single =
+      expect.status === 200
+        ? ([0, size - 1] as const)
+        : expect.status === 206 && expect.ranges.length === 1
+          ? expect.ranges[0]
+          : undefined;
+    const comparer = new Comparer(fd, single?.[0] ?? 0);
+    const held: Buffer[] = [];
+    let received = 0;
+    const res = await request(port, 'GET', `/${w.file}`, w.headers(v), (chunk) => {
+      received += chunk.length;
+      if (single !== undefined) comparer.push(chunk);
+      else if (received <= 16 * MiB) held.push(chunk);
+    });
+    const status = res.statusCode ?? 0;
+    if (status !== expect.status) return { status, ok: false, note: `expected ${expect.status}` };
+    if (expect.status === 304)
+      return received === 0 ? { status, ok: true, note: '' } : { status, ok: false, note: 'body on 304' };
+    if (single !== undefined) {
+      const length = single[1] - single[0] + 1;
+      if (received !== length || !comparer.equal)
+        return { status, ok: false, note: `wrong bytes (${received} of ${length})` };
+      if (expect.status === 206 && res.headers['content-range'] !== `bytes ${single[0]}-${single[1]}/${size}`) {
+        return { status, ok: false, note: `Content-Range ${res.headers['content-range']}` };
+      }
+      return { status, ok: true, note: '' };
+    }
+    const note = checkMultipart(
+      fd,
+      size,
+      res.headers['content-type'],
+      Buffer.concat(held),
+      expect.status === 206 ? expect.ranges : [],
+    );
+    return { status, ok: note === '', note };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** '' when `body` is a multipart/byteranges of exactly `ranges` of the fixture, in order. */
+function checkMultipart(
+  fd: number,
+  size: number,
+  contentType: string | undefined,
+  body: Buffer,
+  ranges: readonly (readonly [number, number])[],
+): string {
+  const boundary = /^multipart\/byteranges;\s*boundary="?([^";]+)"?/i.exec(contentType ?? '')?.[1];
+  if (boundary === undefined) return `Content-Type ${contentType}`;
+  const delimiter = Buffer.from(`--${boundary}`);
+  let at = body.indexOf(delimiter);
+  for (const [first, last] of ranges) {
+    if (at < 0) return 'missing part';
+    const headerEnd = body.indexOf('\r\n\r\n', at);
+    if (headerEnd < 0) return 'part without headers';
+    const head = body.subarray(at + delimiter.length, headerEnd).toString('latin1');
+    if (!new RegExp(`content-range:\\s*bytes ${first}-${last}/${size}`, 'i').test(head))
+      return `part header ${head.trim()}`;
+    const start = headerEnd + 4;
+    const part = body.subarray(start, start + (last - first + 1));
+    const expected = Buffer.alloc(last - first + 1);
+    fs.readSync(fd, expected, 0, expected.length, first);
+    if (!part.equals(expected)) return `wrong bytes in part ${first}-${last}`;
+    at = body.indexOf(delimiter, start + part.length);
+  }
+  if (at < 0 || body.subarray(at + delimiter.length, at + delimiter.length + 2).toString() !== '--')
+    return 'no closing delimiter';
+  return '';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Load
+
+interface Cell {
+  readonly probe: Probe;
+  readonly rates: readonly number[];
+  readonly statusErrors: number;
+}
+
+async function wrk(
+  port: number,
+  w: Workload,
+  v: Validators,
+  seconds: number,
+): Promise<{ rate: number; statusErrors: number }> {
+  const headerArgs = Object.entries(w.headers(v)).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  const [cmd, args] = pinned(0, [
+    'wrk',
+    '-t1',
+    `-c${w.connections}`,
+    `-d${seconds}s`,
+    '--timeout',
+    '30s',
+    '-s',
+    path.join(HERE, 'wrk-report.lua'),
+    ...headerArgs,
+    `http://127.0.0.1:${port}/${w.file}`,
+  ]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  children.delete(child);
+  const line = /WRK_JSON (\{.*\})/.exec(out)?.[1];
+  if (line === undefined) throw new Error(`wrk printed no summary:\n${out}`);
+  const s = JSON.parse(line) as { requests: number; bytes: number; duration_us: number; status_errors: number };
+  const secs = s.duration_us / 1e6;
+  return { rate: w.unit === 'req/s' ? s.requests / secs : s.bytes / secs / 1e6, statusErrors: s.status_errors };
+}
+
+interface ServerResult {
+  readonly name: string;
+  readonly error?: string;
+  readonly cells: Map<string, Cell>;
+  idleRssKiB?: number;
+  peakRssKiB?: number;
+}
+
+async function start(spec: ServerSpec): Promise<Running> {
+  if (spec.name !== 'nginx') return startNode(spec.name);
+  const bin = nginxBin();
+  if (bin === undefined) throw new Error('nginx not installed');
+  return startNginx(bin);
+}
+
+/**
+ * All servers run at once (idle ones cost nothing on their shared core) and each round visits every
+ * server in turn, so that noise from the rest of the machine falls on all columns alike.
+ */
+async function benchAll(specs: readonly ServerSpec[], workloads: readonly Workload[]): Promise<ServerResult[]> {
+  const results: ServerResult[] = [];
+  const live: { result: ServerResult; running: Running; v: Record<FileName, Validators> }[] = [];
+  try {
+    for (const spec of specs) {
+      const result: ServerResult = { name: spec.name, cells: new Map() };
+      results.push(result);
+      try {
+        const running = await start(spec);
+        const v: Record<FileName, Validators> = {
+          '4k.bin': await validators(running.port, '4k.bin'),
+          '1m.bin': await validators(running.port, '1m.bin'),
+          '1g.bin': {},
+        };
+        live.push({ result, running, v });
+        // Warm-up: let the JIT see the hot paths before anything is measured.
+        const first = workloads[0] as Workload;
+        await wrk(running.port, first, v[first.file], 1);
+        console.log(`started ${spec.name} on port ${running.port}`);
+      } catch (err) {
+        results[results.length - 1] = { ...result, error: (err as Error).message.split('\n')[0] as string };
+        console.log(`skipped ${spec.name}: ${(err as Error).message}`);
+      }
+    }
+    for (const w of workloads) {
+      const started = Date.now();
+      process.stdout.write(`${w.id} `);
+      const streaming = w.unit === 'MB/s';
+      const rates = new Map<string, number[]>();
+      const statusErrors = new Map<string, number>();
+      const probes = new Map<string, Probe>();
+      for (const { result, running, v } of live) {
+        probes.set(result.name, await probe(running.port, w, v[w.file]));
+        if (streaming && result.idleRssKiB === undefined) {
+          await sleep(200);
+          result.idleRssKiB = memory(running.memoryPid()).rss;
+        }
+      }
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const { result, running, v } of live) {
+          const pid = running.memoryPid();
+          if (streaming) resetPeak(pid);
+          const run = await wrk(running.port, w, v[w.file], SECONDS);
+          if (streaming) result.peakRssKiB = Math.max(result.peakRssKiB ?? 0, memory(pid).hwm);
+          rates.set(result.name, [...(rates.get(result.name) ?? []), run.rate]);
+          statusErrors.set(result.name, (statusErrors.get(result.name) ?? 0) + run.statusErrors);
+          // Let a server finish writing what wrk stopped reading.
+          await sleep(streaming ? 300 : 100);
+          process.stdout.write('.');
+        }
+      }
+      for (const { result } of live) {
+        result.cells.set(w.id, {
+          probe: probes.get(result.name) as Probe,
+          rates: rates.get(result.name) ?? [],
+          statusErrors: statusErrors.get(result.name) ?? 0,
+        });
+      }
+      console.log(` ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    }
+  } finally {
+    for (const { running } of live) {
+      await stop(running.child);
+      running.cleanup();
+    }
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Report
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+function fmtRate(n: number, unit: Workload['unit']): string {
+  if (unit === 'MB/s') return `${Math.round(n).toLocaleString('en-US')} MB/s`;
+  return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n >= 1000 ? `${(n / 1000).toFixed(2)}k` : `${Math.round(n)}`;
+}
+
+function cellText(cell: Cell | undefined, unit: Workload['unit']): string {
+  if (cell === undefined) return '-';
+  const m = median(cell.rates);
+  const spread = m > 0 ? ((Math.max(...cell.rates) - Math.min(...cell.rates)) / 2 / m) * 100 : 0;
+  const mark = cell.probe.ok ? '' : '!';
+  return `${cell.probe.status}${mark} ${fmtRate(m, unit)} ±${spread.toFixed(0)}%`;
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = (rows[0] as readonly string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  return [
+    line(rows[0] as readonly string[]),
+    `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
+    ...rows.slice(1).map(line),
+  ].join('\n');
+}
+
+function report(results: readonly ServerResult[], workloads: readonly Workload[]): string {
+  const out: string[] = [];
+  const names = results.map((r) => r.name);
+  const byName = new Map(results.map((r) => [r.name, r]));
+  out.push(
+    `${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model.trim() ?? 'cpu'} (${os.availableParallelism()} cores), ${Math.round(os.totalmem() / GiB)} GiB, Node ${process.version}, ${PIN ? 'wrk on cpu 0, server on cpu 1' : 'unpinned'}; ${ROUNDS} round(s) of ${SECONDS} s per cell, median ±half the spread; ${SMALL_CONNECTIONS} connections for small requests`,
+  );
+  out.push('');
+  out.push('Status answered and rate (req/s, or MB/s for the 1 GiB rows); `!` marks a wrong answer (status or bytes):');
+  out.push('');
+  out.push(
+    table([
+      ['workload', ...names],
+      ...workloads.map((w) => [
+        w.label,
+        ...results.map((r) => (r.error !== undefined ? 'n/a' : cellText(r.cells.get(w.id), w.unit))),
+      ]),
+    ]),
+  );
+  const errors = results.filter((r) => r.error !== undefined);
+  if (errors.length > 0) {
+    out.push('');
+    for (const r of errors) out.push(`n/a ${r.name}: ${r.error}`);
+  }
+  const wrong = results.flatMap((r) =>
+    [...r.cells]
+      .filter(([, c]) => !c.probe.ok)
+      .map(([id, c]) => `${r.name} on ${id}: ${c.probe.status}, ${c.probe.note}`),
+  );
+  if (wrong.length > 0) {
+    out.push('');
+    out.push('Wrong answers:');
+    for (const line of wrong) out.push(`- ${line}`);
+  }
+
+  const pairs = RATIOS.filter(([a, b]) => byName.has(a) && byName.has(b));
+  if (pairs.length > 0) {
+    out.push('');
+    out.push('Ratios (ours / peer, medians); `*` where the peer answered wrongly, `!` where we did:');
+    out.push('');
+    out.push(
+      table([
+        ['workload', ...pairs.map(([a, b]) => `${a} / ${b}`)],
+        ...workloads.map((w) => [
+          w.label,
+          ...pairs.map(([a, b]) => {
+            const ca = byName.get(a)?.cells.get(w.id);
+            const cb = byName.get(b)?.cells.get(w.id);
+            if (ca === undefined || cb === undefined) return '-';
+            const ratio = median(ca.rates) / median(cb.rates);
+            return `${ratio.toFixed(2)}x${cb.probe.ok ? '' : '*'}${ca.probe.ok ? '' : '!'}`;
+          }),
+        ]),
+      ]),
+    );
+  }
+
+  const ours = results.filter((r) => SERVER_SPECS.find((s) => s.name === r.name)?.ours && r.error === undefined);
+  if (ours.length > 0) {
+    out.push('');
+    out.push('Our multi-range and suffix rates against our own single-range rate (target >= 0.8x):');
+    out.push('');
+    const single = (r: ServerResult): number => median(r.cells.get('range')?.rates ?? [NaN]);
+    out.push(
+      table([
+        ['workload', ...ours.map((r) => r.name)],
+        ...['multi', 'suffix'].map((id) => [
+          (workloads.find((w) => w.id === id) ?? { label: id }).label,
+          ...ours.map((r) => `${(median(r.cells.get(id)?.rates ?? [NaN]) / single(r)).toFixed(2)}x`),
+        ]),
+      ]),
+    );
+  }
+
+  const withMemory = results.filter((r) => r.peakRssKiB !== undefined);
+  if (withMemory.length > 0) {
+    out.push('');
+    out.push('Memory while streaming the 1 GiB rows (server process; nginx: its worker):');
+    out.push('');
+    const mib = (k: number | undefined): string => (k === undefined ? '-' : `${(k / 1024).toFixed(1)} MiB`);
+    out.push(
+      table([
+        ['', ...withMemory.map((r) => r.name)],
+        ['idle RSS', ...withMemory.map((r) => mib(r.idleRssKiB))],
+        ['peak RSS (VmHWM)', ...withMemory.map((r) => mib(r.peakRssKiB))],
+        ['peak - idle', ...withMemory.map((r) => mib((r.peakRssKiB ?? 0) - (r.idleRssKiB ?? 0)))],
+      ]),
+    );
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  ensureTools();
+  if (!has('wrk')) throw new Error('wrk is required (apt-get install wrk)');
+  ensureFixtures();
+  const serverFilter = only('BENCH_SERVERS');
+  const workloadFilter = only('BENCH_WORKLOADS');
+  const specs = SERVER_SPECS.filter((s) => serverFilter === undefined || serverFilter.includes(s.name));
+  const workloads = WORKLOADS.filter((w) => workloadFilter === undefined || workloadFilter.includes(w.id));
+  const results = await benchAll(specs, workloads);
+  console.log('');
+  console.log(report(results, workloads));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  killAll();
+  process.exit(1);
+});
