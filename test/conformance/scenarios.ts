@@ -18,14 +18,16 @@ export const DOWNLOAD_NAME = 'naïve report.txt';
 
 /**
  * Route scenarios, each at `/r/<name>`:
- * - `buffer`: sends BODY as a Buffer with `Content-Type: application/octet-stream` (Express `res.send`).
+ * - `buffer`: sends BODY as a Buffer with `Content-Type: application/octet-stream` (`res.send` / `ctx.body = buffer`).
  * - `string`: sends TEXT as a string (`res.send` / `ctx.body = string`).
  * - `json`: sends JSON_BODY as JSON (`res.json` / `ctx.body = object`).
- * - `end-chunk`: sets `Content-Type: text/plain` and ends the raw response with BODY (`res.end(BODY)`).
- * - `chunked-with-length`: sets `Content-Length` and writes BODY in three chunks on separate ticks, then ends.
+ * - `end-chunk`: sets the `Content-Type: text/plain` header itself and sends BODY in one piece
+ *   (`res.end(BODY)`; Koa, which has no raw end that it still sees, `ctx.set(...)` then `ctx.body = BODY`).
+ * - `chunked-with-length`: sets `Content-Length` and writes BODY in three chunks on separate ticks, then ends
+ *   (Koa: a stream of those chunks as `ctx.body`, with `ctx.length`).
  * - `own-etag`: sets ETag OWN_ETAG and Last-Modified OWN_LAST_MODIFIED, then sends BODY.
  * - `not-200`: sends BODY with status 201.
- * - `unknown-length`: writes BODY in two chunks without `Content-Length`.
+ * - `unknown-length`: writes BODY in two chunks without `Content-Length` (Koa: a stream body without `ctx.length`).
  * - `has-content-range`: status 200 with its own `Content-Range: bytes 0-3/10` and the 4 bytes `abcd`.
  * - `send-range-file`: `sendRange` with `openFile(<root>/hello.txt)`.
  * - `send-range-bytes`: `sendRange` with `bytesRepresentation(BODY, { contentType: 'text/plain' })`.
