@@ -56,7 +56,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const report = makeReport();
   const listener =
     options.adapter === 'koa'
-      ? unavailable('the Koa adapter (@range-serve/koa) has not landed yet; use Express')
+      ? (await import('./koa-app.ts')).koaApp(options.root, report)
       : expressApp(options.root, report);
   const server = http.createServer((req, res) => {
     if (options.onResponse !== undefined) {
@@ -97,8 +97,4 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
 function header(res: ServerResponse, name: string): string | undefined {
   const value = res.getHeader(name);
   return value === undefined ? undefined : String(value);
-}
-
-function unavailable(message: string): never {
-  throw new Error(message);
 }

@@ -1,0 +1,3 @@
+import { runEndToEnd } from './suite.ts';
+
+runEndToEnd('koa');
