@@ -2,28 +2,30 @@
  * @range-serve/express: byte ranges and RFC 9110 conditional requests for Express 4 and 5.
  * Every HTTP decision is @range-serve/core's; this file only translates requests and applies plans.
  */
-import { fstat } from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
 import {
+  applySetHeaders,
   bytesRepresentation,
   CONTENT_HEADERS,
   closeRepresentation,
   contentEtag,
-  contentTypeFor,
   createBody,
+  declaredLength,
   directoryRedirect,
+  isPlannableResponse,
+  mountedPath,
   type NormalizedOptions,
   normalizeOptions,
-  optionHeaders,
-  parseHttpDate,
   planResponse,
   type RangeServeOptions,
   type Representation,
   type ResponsePlan,
+  responseMetadata,
   sendPlan,
+  sendRangeRepresentation,
+  serveArguments,
   staticResolver,
   streamRepresentation,
-  withHeaderOverrides,
 } from '@range-serve/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import onFinished from 'on-finished';
@@ -39,11 +41,7 @@ export type { RangeServeOptions } from '@range-serve/core';
 export function rangeServe(options?: ExpressRangeOptions): RequestHandler;
 export function rangeServe(root: string, options?: ExpressRangeOptions): RequestHandler;
 export function rangeServe(rootOrOptions?: string | ExpressRangeOptions, maybeOptions?: ExpressRangeOptions) {
-  const root = typeof rootOrOptions === 'string' ? rootOrOptions : undefined;
-  if (root === undefined && maybeOptions !== undefined) throw new TypeError('root must be a string');
-  const options = normalizeOptions<Response>(
-    root === undefined ? (rootOrOptions as ExpressRangeOptions) : maybeOptions,
-  );
+  const { root, options } = serveArguments<Response>(rootOrOptions, maybeOptions);
   const resolve = root === undefined ? undefined : staticResolver(root, options);
 
   return function rangeServeMiddleware(req: Request, res: Response, next: NextFunction): void {
@@ -60,10 +58,7 @@ export function rangeServe(rootOrOptions?: string | ExpressRangeOptions, maybeOp
       next();
       return;
     }
-    // The mount point asked for without its slash reaches us as '/': '' lets a directory there redirect.
-    const original = req.originalUrl.split('?', 1)[0] as string;
-    const urlPath = req.path === '/' && !original.endsWith('/') ? '' : req.path;
-    resolve(urlPath).then(async (result) => {
+    resolve(mountedPath(req.path, req.originalUrl)).then(async (result) => {
       switch (result.kind) {
         case 'file':
           return sendFile(req, res, result.file, options);
@@ -100,13 +95,7 @@ export function sendRange(
     void closeRepresentation(representation);
     return Promise.reject(err);
   }
-  const path = representation.kind === 'file' ? representation.path : undefined;
-  const rep: Representation = {
-    ...representation,
-    contentType: representation.contentType ?? (path === undefined ? undefined : contentTypeFor(path)),
-    headers: { ...optionHeaders(normalized, path, false), ...representation.headers },
-  };
-  return sendFile(req, res, rep, normalized);
+  return sendFile(req, res, sendRangeRepresentation(representation, normalized), normalized);
 }
 
 async function sendFile(
@@ -117,10 +106,7 @@ async function sendFile(
 ): Promise<ResponsePlan> {
   let rep = representation;
   try {
-    if (options.setHeaders !== undefined && rep.kind === 'file') {
-      options.setHeaders(res, rep.path, await statOf(rep.fd));
-      rep = withHeaderOverrides(rep, (name) => res.getHeader(name));
-    }
+    rep = await applySetHeaders(rep, options, res, (name) => res.getHeader(name));
     const plan = planResponse(req, rep, options);
     sendPlan(res, plan, rep);
     return plan;
@@ -128,10 +114,6 @@ async function sendFile(
     void closeRepresentation(rep);
     throw err;
   }
-}
-
-function statOf(fd: number): Promise<import('node:fs').Stats> {
-  return new Promise((resolve, reject) => fstat(fd, (err, stat) => (err ? reject(err) : resolve(stat))));
 }
 
 function sendText(req: Request, res: Response, status: number, text: string): void {
@@ -236,55 +218,30 @@ function interceptResponse(req: Request, res: Response, options: NormalizedOptio
     return Reflect.apply(original.end, this, args);
   } as Response['end'];
 
+  const getHeader = (name: string) => res.getHeader(name);
   /** Whether the response so far is one we plan: a 200 whose bytes are not already a range. */
-  function eligible(): boolean {
-    return (
-      !res.headersSent &&
-      res.statusCode === 200 &&
-      res.getHeader('content-range') === undefined &&
-      res.getHeader('transfer-encoding') === undefined
-    );
-  }
-
-  function declaredLength(): number | undefined {
-    const value = res.getHeader('content-length');
-    const n =
-      typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-    return Number.isSafeInteger(n) ? n : undefined;
-  }
-
-  function metadata(): { contentType: string | undefined; lastModified: number | undefined } {
-    const type = res.getHeader('content-type');
-    const modified = res.getHeader('last-modified');
-    return {
-      contentType: typeof type === 'string' ? type : undefined,
-      lastModified: typeof modified === 'string' ? parseHttpDate(modified) : undefined,
-    };
-  }
+  const eligible = (): boolean => !res.headersSent && isPlannableResponse(res.statusCode, getHeader);
 
   /** end(chunk) before any write: the whole body is known. Returns false when the response is left alone. */
   function sendWhole(body: Buffer | undefined): boolean {
-    const length = declaredLength();
+    const length = declaredLength(res.getHeader('content-length'));
     if (!eligible() || (body === undefined && (planRequest.method !== 'HEAD' || length === undefined))) {
       state = 'through';
       restore();
       return false;
     }
     let rep: Representation;
-    const handlerEtag = res.getHeader('etag');
+    const metadata = responseMetadata(getHeader);
     if (body === undefined) {
-      // HEAD through res.send: Express drops the body, so the headers it set are all there is.
-      rep = streamRepresentation(new PassThrough(), length as number, {
-        ...metadata(),
-        etag: typeof handlerEtag === 'string' ? handlerEtag : undefined,
-      });
+      // HEAD through a raw res.end(): only the headers the handler set are there to plan from.
+      rep = streamRepresentation(new PassThrough(), length as number, metadata);
     } else {
       if (length !== undefined && length !== body.length) {
         state = 'through';
         restore();
         return false;
       }
-      rep = bytesRepresentation(body, { ...metadata(), etag: chooseEtag(req, handlerEtag, body) });
+      rep = bytesRepresentation(body, { ...metadata, etag: chooseEtag(req, metadata.etag, body) });
     }
     state = 'discard';
     restore();
@@ -294,7 +251,7 @@ function interceptResponse(req: Request, res: Response, options: NormalizedOptio
 
   /** First write: plan from the headers, then pass the handler's bytes through the plan's body. */
   function startStreaming(): void {
-    const length = declaredLength();
+    const length = declaredLength(res.getHeader('content-length'));
     if (!eligible() || length === undefined) {
       // §14.3: a body of unknown length is never ranged; say so unless the handler did.
       if (eligible() && res.getHeader('accept-ranges') === undefined) res.setHeader('accept-ranges', 'none');
@@ -306,11 +263,7 @@ function interceptResponse(req: Request, res: Response, options: NormalizedOptio
     bytes.on('error', () => {}); // writes after the plan stopped reading are dropped
     // A handler that waits for 'drain' must hear of room freed while skipped bytes are consumed.
     bytes.on('drain', () => res.emit('drain'));
-    const handlerEtag = res.getHeader('etag');
-    const rep = streamRepresentation(bytes, length, {
-      ...metadata(),
-      etag: typeof handlerEtag === 'string' ? handlerEtag : undefined,
-    });
+    const rep = streamRepresentation(bytes, length, responseMetadata(getHeader));
     const plan = planResponse(req, rep, options);
     res.writeHead = original.writeHead;
     if (plan.kind !== 'full' && plan.kind !== 'partial' && plan.kind !== 'multipart') {
@@ -353,8 +306,8 @@ function interceptResponse(req: Request, res: Response, options: NormalizedOptio
  * The handler's own ETag, or a strong content hash when it set none or when the one present is what
  * Express's `etag fn` computes for this body (a weak tag that could never satisfy If-Range).
  */
-function chooseEtag(req: Request, current: unknown, body: Buffer): string {
-  if (typeof current !== 'string') return contentEtag(body);
+function chooseEtag(req: Request, current: string | undefined, body: Buffer): string {
+  if (current === undefined) return contentEtag(body);
   const automatic: unknown = req.app.get('etag fn');
   if (typeof automatic === 'function' && automatic(body, 'utf8') === current) return contentEtag(body);
   return current;
