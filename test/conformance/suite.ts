@@ -146,6 +146,10 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         assert.equal(res.headers['cache-control'], 'public, max-age=0');
         assert.equal(res.headers['content-type'], undefined);
         assert.equal(res.headers['content-range'], undefined);
+        // BEHAVIOUR.md "Responses": a 304 has no Content-Length; RFC 9110 15.4.5 keeps the validators.
+        assert.equal(res.headers['content-length'], undefined);
+        assert.equal(res.headers['accept-ranges'], undefined);
+        assert.equal(res.headers['last-modified'], headers['last-modified']);
       });
 
       it('If-Modified-Since at Last-Modified is a 304', async () => {
