@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import type { MultipartPart } from './multipart.js';
 import type { ResponsePlan } from './plan.js';
 import type { ByteRange } from './range.js';
-import { type FileRepresentation, fstatBig, type Representation } from './representation.js';
+import type { FileRepresentation, Representation } from './representation.js';
 
 /** Options for {@link createBody}. */
 export interface BodyOptions {
@@ -50,6 +50,95 @@ export function createBody(
     return null;
   }
   return Readable.from(chunks, { objectMode: false, highWaterMark: 64 * 1024 });
+}
+
+/** Bodies up to this many bytes are read whole and sent with one write (see {@link readSmallBody}). */
+export const SMALL_BODY = 64 * 1024;
+
+/**
+ * The whole body of `plan` in one buffer, when it is at most {@link SMALL_BODY} bytes and its
+ * representation can be read at any offset (a file or bytes); null when it has no body or should be
+ * streamed with {@link createBody}. A file is read with one positioned read covering every span, then
+ * checked with fstat of the same descriptor: a write in place during the read changes size or mtime,
+ * so the bytes are never sent mixed (the read alone is not atomic against a concurrent writer).
+ */
+export function readSmallBody(plan: ResponsePlan, representation: Representation): Promise<Buffer> | null {
+  if (!plan.sendBody || representation.kind === 'stream') return null;
+  let spans: readonly ByteRange[];
+  let length = 0;
+  if (plan.kind === 'full' || plan.kind === 'partial') {
+    if (plan.range === null) return null;
+    spans = [plan.range];
+  } else if (plan.kind === 'multipart') {
+    spans = plan.parts.map((part) => part.range);
+    for (const part of plan.parts) length += part.preamble.length;
+    length += plan.epilogue.length;
+  } else {
+    return null;
+  }
+  let first = Number.MAX_SAFE_INTEGER;
+  let last = -1;
+  for (const span of spans) {
+    length += span.end - span.start + 1;
+    if (span.start < first) first = span.start;
+    if (span.end > last) last = span.end;
+  }
+  if (length > SMALL_BODY) return null;
+  if (representation.kind === 'bytes') {
+    return Promise.resolve(
+      assemble(
+        plan,
+        Buffer.from(representation.bytes.buffer, representation.bytes.byteOffset, representation.bytes.byteLength),
+        0,
+        length,
+        false,
+      ),
+    );
+  }
+  // One read of the envelope of all spans when it is small too; each span on its own otherwise.
+  if (last - first + 1 <= SMALL_BODY) {
+    return readSpan(representation, { start: first, end: last }).then((envelope) => {
+      assertUnchangedSync(representation);
+      return assemble(plan, envelope, first, length, true);
+    });
+  }
+  return Promise.all(spans.map((span) => readSpan(representation, span))).then((buffers) => {
+    assertUnchangedSync(representation);
+    const out = Buffer.allocUnsafe(length);
+    let at = 0;
+    const needle = plan.kind === 'multipart' ? Buffer.from(plan.boundary, 'latin1') : undefined;
+    buffers.forEach((buffer, i) => {
+      if (plan.kind === 'multipart') at += out.write((plan.parts[i] as MultipartPart).preamble, at, 'latin1');
+      if (needle !== undefined && buffer.includes(needle)) throw boundaryError();
+      at += buffer.copy(out, at);
+    });
+    if (plan.kind === 'multipart') out.write(plan.epilogue, at, 'latin1');
+    return out;
+  });
+}
+
+/** The body from `source`, which holds the representation's bytes from offset `base` on. */
+function assemble(plan: ResponsePlan, source: Buffer, base: number, length: number, scan: boolean): Buffer {
+  if (plan.kind !== 'multipart') {
+    const range = (plan as { range: ByteRange }).range;
+    return source.subarray(range.start - base, range.end + 1 - base);
+  }
+  const out = Buffer.allocUnsafe(length);
+  const needle = scan ? Buffer.from(plan.boundary, 'latin1') : undefined;
+  let at = 0;
+  for (const part of plan.parts) {
+    at += out.write(part.preamble, at, 'latin1');
+    const content = source.subarray(part.range.start - base, part.range.end + 1 - base);
+    if (needle !== undefined && content.includes(needle)) throw boundaryError();
+    at += content.copy(out, at);
+  }
+  out.write(plan.epilogue, at, 'latin1');
+  return out;
+}
+
+function boundaryError(): Error {
+  // RFC 2046 §5.1.1: the boundary must not occur in a part; a 128-bit random one almost never does.
+  return new Error('multipart boundary occurs in the content; response aborted');
 }
 
 /** Reads the bytes of `range` from a representation that can be read at any offset (a file or bytes). */
@@ -165,7 +254,12 @@ function fileSource(file: FileRepresentation, options: BodyOptions): Source {
 }
 
 async function assertUnchanged(file: FileRepresentation): Promise<void> {
-  const now = await fstatBig(file.fd);
+  assertUnchangedSync(file);
+}
+
+/** fstat of an open descriptor never waits for the disk, so it is done in place, not on the thread pool. */
+function assertUnchangedSync(file: FileRepresentation): void {
+  const now = fs.fstatSync(file.fd, { bigint: true });
   // mtime and size change with every write to the data; ctime also moves on rename or unlink, which
   // leave the open descriptor's bytes intact, so it is not compared.
   if (now.size !== file.stat.size || now.mtimeNs !== file.stat.mtimeNs) {

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import onFinished from 'on-finished';
-import { type BodyOptions, createBody } from './body.js';
+import { type BodyOptions, createBody, readSmallBody } from './body.js';
 import { CONTENT_HEADERS, type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
 import { closeRepresentation, type Representation } from './representation.js';
 
@@ -28,12 +28,28 @@ export function sendPlan(
     // Headers a handler set for a body must not describe a response that has none.
     for (const name of CONTENT_HEADERS) res.removeHeader(name);
   }
+  let small: Promise<Buffer> | null;
   let body: ReturnType<typeof createBody>;
   try {
-    body = createBody(plan, representation, options);
+    small = readSmallBody(plan, representation);
+    body = small === null ? createBody(plan, representation, options) : null;
   } catch (err) {
     release();
     throw err;
+  }
+  if (small !== null) {
+    // A small body is read whole first, then sent with its headers in one write.
+    small.then(
+      (bytes) => {
+        release();
+        if (!res.destroyed) res.writeHead(plan.status, plan.headers).end(bytes);
+      },
+      (err: unknown) => {
+        release();
+        res.destroy(err as Error);
+      },
+    );
+    return;
   }
   res.writeHead(plan.status, plan.headers);
   if (body === null) {
