@@ -12,8 +12,10 @@ export {
   type BodyOptions,
   createBody,
   RepresentationChangedError,
+  readSmallBody,
   readSpan,
   ShortRepresentationError,
+  SMALL_BODY,
 } from './body.js';
 export {
   type EntityTag,

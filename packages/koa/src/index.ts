@@ -12,6 +12,7 @@ import {
   closeRepresentation,
   contentEtag,
   createBody,
+  readSmallBody,
   declaredLength,
   directoryRedirect,
   type HeaderGetter,
@@ -39,8 +40,8 @@ export type { RangeServeOptions } from '@range-serve/core';
 
 type Options = NormalizedOptions<ServerResponse>;
 
-/** Body streams made here, so that an outer `rangeServe` does not plan a planned response again. */
-const planned = new WeakSet<Readable>();
+/** Bodies (streams and small buffers) made here, so that an outer `rangeServe` does not plan a planned response again. */
+const planned = new WeakSet<object>();
 
 /**
  * Middleware that serves files under `root` with ranges and preconditions, and makes the 200 responses
@@ -103,7 +104,7 @@ async function sendRepresentation(ctx: Context, representation: Representation, 
   try {
     rep = await applySetHeaders(rep, options, ctx.res, headerOf(ctx));
     const plan = planResponse({ method: ctx.method, headers: ctx.headers }, rep, options);
-    applyPlan(ctx, plan, rep);
+    await applyPlan(ctx, plan, rep);
     return plan;
   } catch (err) {
     void closeRepresentation(rep);
@@ -124,7 +125,11 @@ async function planDownstream(ctx: Context, options: Options): Promise<void> {
   const body: unknown = ctx.body;
   const get = headerOf(ctx);
   if (ctx.respond === false || ctx.headerSent || body === null || body === undefined) return;
-  if (!isPlannableResponse(ctx.status, get) || (body instanceof Readable && planned.has(body))) return;
+  if (
+    !isPlannableResponse(ctx.status, get) ||
+    ((body instanceof Readable || Buffer.isBuffer(body)) && planned.has(body))
+  )
+    return;
   const meta = responseMetadata(get);
   const length = declaredLength(get('content-length'));
   let rep: Representation;
@@ -148,7 +153,7 @@ async function planDownstream(ctx: Context, options: Options): Promise<void> {
     if (!ctx.res.hasHeader('accept-ranges')) ctx.set('accept-ranges', 'none');
     return;
   }
-  applyPlan(ctx, planResponse({ method: ctx.method, headers: ctx.headers }, rep, options), rep);
+  await applyPlan(ctx, planResponse({ method: ctx.method, headers: ctx.headers }, rep, options), rep);
 }
 
 /** Whether Koa would send `body` as JSON: not a stream, nor one of Koa 3's web body types. */
@@ -172,10 +177,12 @@ function isWholeFile(stream: ReadStream): boolean {
  * Puts a plan on `ctx`. The body goes first and status and headers after it: assigning a stream over an
  * earlier body makes Koa drop `Content-Length`, and the plan's own fields must be the ones sent.
  */
-function applyPlan(ctx: Context, plan: ResponsePlan, rep: Representation): void {
+async function applyPlan(ctx: Context, plan: ResponsePlan, rep: Representation): Promise<void> {
+  let small: Promise<Buffer> | null;
   let body: Readable | null;
   try {
-    body = createBody(plan, rep);
+    small = readSmallBody(plan, rep);
+    body = small === null ? createBody(plan, rep) : null;
   } catch (err) {
     void closeRepresentation(rep);
     throw err;
@@ -189,7 +196,17 @@ function applyPlan(ctx: Context, plan: ResponsePlan, rep: Representation): void 
     return sendEmpty(ctx, plan.status, plan.headers);
   }
   const typed = ctx.res.hasHeader('content-type');
-  if (body === null) {
+  if (small !== null) {
+    // A small body is read whole and handed to Koa as one buffer, sent with one write.
+    let bytes: Buffer;
+    try {
+      bytes = await small;
+    } finally {
+      void closeRepresentation(rep);
+    }
+    planned.add(bytes);
+    ctx.body = bytes;
+  } else if (body === null) {
     // A GET of an empty representation: a 200 with an empty body.
     void closeRepresentation(rep);
     ctx.body = Buffer.alloc(0);
