@@ -4,7 +4,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ByteRange } from '@range-serve/core';
-import Dicer from 'dicer';
+import { type RawResponse, request as rawRequest } from '../helpers/http.ts';
 
 /** Reads a byte stream to the end. */
 export async function collect(stream: Readable): Promise<Buffer> {
@@ -13,41 +13,8 @@ export async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export interface ParsedPart {
-  readonly headers: Record<string, string[]>;
-  readonly body: Buffer;
-}
-
-/** Parses a multipart body with dicer (not our code) into its parts. */
-export function parseMultipart(body: Buffer, boundary: string): Promise<ParsedPart[]> {
-  return new Promise((resolve, reject) => {
-    const parts: ParsedPart[] = [];
-    const pending: Promise<void>[] = [];
-    const dicer = new Dicer({ boundary });
-    dicer.on('part', (part) => {
-      pending.push(
-        new Promise<void>((done, fail) => {
-          let headers: Record<string, string[]> = {};
-          const chunks: Buffer[] = [];
-          part.on('header', (h) => {
-            headers = h as Record<string, string[]>;
-          });
-          part.on('data', (d: Buffer) => chunks.push(d));
-          part.on('end', () => {
-            parts.push({ headers, body: Buffer.concat(chunks) });
-            done();
-          });
-          part.on('error', fail);
-        }),
-      );
-    });
-    dicer.on('error', reject);
-    dicer.on('finish', () => {
-      Promise.all(pending).then(() => resolve(parts), reject);
-    });
-    dicer.end(body);
-  });
-}
+/** Parses a multipart body with dicer (not our code) into its parts, each field's values as a list. */
+export { parseMultipartParts as parseMultipart, type RawPart as ParsedPart } from '../helpers/multipart.ts';
 
 /** The exact bytes a multipart/byteranges body must hold, written out independently of the core. */
 export function expectedMultipart(
@@ -95,33 +62,15 @@ export async function startServer(
   };
 }
 
-export interface RawResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
-}
+export type { RawResponse } from '../helpers/http.ts';
 
-/** One raw node:http request; the whole body is read. */
+/** One raw node:http request to 127.0.0.1:`port`; the whole body is read. */
 export function request(
   port: number,
   path: string,
   options: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
+  return rawRequest(`http://127.0.0.1:${port}`, path, options);
 }
 
 /** Response headers without those Node's server adds on its own. */

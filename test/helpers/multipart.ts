@@ -7,24 +7,38 @@ export interface ParsedPart {
   readonly body: Buffer;
 }
 
-/** The parts of `body`, framed by the boundary taken from `contentType`. */
-export function parseMultipart(body: Buffer, contentType: string): Promise<ParsedPart[]> {
+/** One parsed part with each header field's values as dicer gives them (a field sent twice has two). */
+export interface RawPart {
+  readonly headers: Record<string, string[]>;
+  readonly body: Buffer;
+}
+
+/** The parts of `body`, framed by the boundary taken from `contentType`, each field's values joined. */
+export async function parseMultipart(body: Buffer, contentType: string): Promise<ParsedPart[]> {
   const match = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
-  if (match === null) return Promise.reject(new Error(`no boundary in ${contentType}`));
-  const boundary = (match[1] ?? match[2]) as string;
+  if (match === null) throw new Error(`no boundary in ${contentType}`);
+  const parts = await parseMultipartParts(body, (match[1] ?? match[2]) as string);
+  return parts.map((part) => ({
+    headers: Object.fromEntries(Object.entries(part.headers).map(([name, values]) => [name, values.join(', ')])),
+    body: part.body,
+  }));
+}
+
+/** The parts of a multipart body framed by `boundary`, parsed by dicer, in order. */
+export function parseMultipartParts(body: Buffer, boundary: string): Promise<RawPart[]> {
   return new Promise((resolve, reject) => {
-    const parts: ParsedPart[] = [];
+    const parts: RawPart[] = [];
     const pending: Promise<void>[] = [];
     const dicer = new Dicer({ boundary });
     dicer.on('part', (part) => {
       pending.push(
         new Promise((done, fail) => {
-          const headers: Record<string, string> = {};
+          const headers: Record<string, string[]> = {};
           const chunks: Buffer[] = [];
           const index = parts.length;
           parts.push({ headers, body: Buffer.alloc(0) });
           part.on('header', (fields: Record<string, string[]>) => {
-            for (const [name, values] of Object.entries(fields)) headers[name.toLowerCase()] = values.join(', ');
+            for (const [name, values] of Object.entries(fields)) headers[name.toLowerCase()] = values;
           });
           part.on('data', (chunk: Buffer) => chunks.push(chunk));
           part.on('end', () => {
