@@ -772,7 +772,7 @@ function report(results: readonly ServerResult[], workloads: readonly Workload[]
   }
 
   const ours = results.filter((r) => SERVER_SPECS.find((s) => s.name === r.name)?.ours && r.error === undefined);
-  if (ours.length > 0) {
+  if (ours.length > 0 && workloads.some((w) => w.id === 'range')) {
     out.push('');
     out.push('Our multi-range and suffix rates against our own single-range rate (target >= 0.8x):');
     out.push('');
@@ -780,10 +780,12 @@ function report(results: readonly ServerResult[], workloads: readonly Workload[]
     out.push(
       table([
         ['workload', ...ours.map((r) => r.name)],
-        ...['multi', 'suffix'].map((id) => [
-          (workloads.find((w) => w.id === id) ?? { label: id }).label,
-          ...ours.map((r) => `${(median(r.cells.get(id)?.rates ?? [NaN]) / single(r)).toFixed(2)}x`),
-        ]),
+        ...['multi', 'suffix']
+          .filter((id) => workloads.some((w) => w.id === id))
+          .map((id) => [
+            (workloads.find((w) => w.id === id) ?? { label: id }).label,
+            ...ours.map((r) => `${(median(r.cells.get(id)?.rates ?? [NaN]) / single(r)).toFixed(2)}x`),
+          ]),
       ]),
     );
   }
