@@ -1,0 +1,45 @@
+/** What the stress tests measure of this process: open descriptors, resident memory, live sockets. */
+import { readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Open file descriptors of this process (entries of /proc/self/fd). */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Resident set size in MiB. */
+export function rssMiB(): number {
+  return process.memoryUsage.rss() / (1024 * 1024);
+}
+
+/** Live handles by type (TCPSocketWrap, FSReqCallback, ...), from Node's own accounting. */
+export function activeResources(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of process.getActiveResourcesInfo()) out[name] = (out[name] ?? 0) + 1;
+  return out;
+}
+
+/** Runs a full garbage collection when the process was started with --expose-gc. */
+export function collectGarbage(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+}
+
+/** Polls until `ok()` or `ms` elapse; returns whether it held. */
+export async function eventually(ok: () => boolean, ms = 5_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+/** The median of `values`. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
