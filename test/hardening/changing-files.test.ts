@@ -27,9 +27,10 @@ for (const adapter of ADAPTERS) {
     let content: Buffer;
     let n = 0;
     /** A fresh copy of the content at a new path in the root. */
-    const place = (): { name: string; file: string } => {
-      const name = `f${n++}.bin`;
+    const place = (dir = ''): { name: string; file: string } => {
+      const name = path.posix.join(dir, `f${n++}.bin`);
       const file = path.join(fx.root, name);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, content);
       return { name, file };
     };
@@ -98,10 +99,11 @@ for (const adapter of ADAPTERS) {
     });
 
     it('a file deleted between the lookup and the open: a clean 404, and the server goes on', async () => {
-      const { name, file } = place();
+      // One directory down, so the core resolves links with fs/promises.realpath and then opens (a name
+      // directly under the root is opened in one step, leaving no gap); unlink in between.
+      const { name, file } = place('sub');
       const realRealpath = fsp.realpath;
       let hits = 0;
-      // The core resolves links with fs/promises.realpath and then opens; unlink in between.
       fsp.realpath = (async (...args: Parameters<typeof realRealpath>) => {
         const resolved = await Reflect.apply(realRealpath, fsp, args);
         if (String(resolved) === file) {

@@ -61,6 +61,8 @@ export interface FileOptions extends Omit<RepresentationMetadata, 'etag' | 'last
   readonly etag?: 'strong' | 'weak' | false;
   /** Send `Last-Modified` from the file's mtime (default true). */
   readonly lastModified?: boolean;
+  /** False opens with O_NOFOLLOW: when the last path component is a symbolic link, open fails with ELOOP (default true). */
+  readonly followSymlinks?: boolean;
 }
 
 /** Raised by {@link openFile} when the path names something other than a regular file. */
@@ -86,7 +88,7 @@ export function fileEtag(stat: BigIntStats): string {
  * descriptor until it hands the representation to a response, or calls {@link closeRepresentation}.
  */
 export async function openFile(path: string, options: FileOptions = {}): Promise<FileRepresentation> {
-  const fd = await openReadOnly(path);
+  const fd = await openReadOnly(path, options.followSymlinks === false ? NO_FOLLOW_FLAGS : READ_FLAGS);
   let stat: BigIntStats;
   try {
     // fstat of an open descriptor never waits for the disk: done in place rather than on the thread pool.
@@ -102,9 +104,19 @@ export async function openFile(path: string, options: FileOptions = {}): Promise
   return fileRepresentation(path, fd, stat, options);
 }
 
-function openReadOnly(path: string): Promise<number> {
+// O_NONBLOCK: opening a FIFO (or a device) must not park a thread-pool thread until a writer appears;
+// fstat then shows it is not a regular file and it is closed unread. It changes nothing for regular files.
+const READ_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+/** Where the platform has O_NOFOLLOW; elsewhere `followSymlinks: false` cannot be honoured and throws. */
+const NO_FOLLOW_FLAGS = fs.constants.O_NOFOLLOW === undefined ? undefined : READ_FLAGS | fs.constants.O_NOFOLLOW;
+
+/** Whether `openFile(path, { followSymlinks: false })` is available on this platform (O_NOFOLLOW). */
+export const canRefuseSymlinks = NO_FOLLOW_FLAGS !== undefined;
+
+function openReadOnly(path: string, flags: number | undefined): Promise<number> {
+  if (flags === undefined) return Promise.reject(new TypeError('followSymlinks: false needs O_NOFOLLOW'));
   return new Promise((resolve, reject) => {
-    fs.open(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd)));
+    fs.open(path, flags, (err, fd) => (err ? reject(err) : resolve(fd)));
   });
 }
 

@@ -3,10 +3,17 @@
  * miss. Every refusal is decided from the path alone before the file system is touched, and a symbolic
  * link is followed only when its target stays inside the root.
  */
+import { readlinkSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { contentTypeFor, type NormalizedOptions, optionHeaders } from './options.js';
-import { type FileRepresentation, NotAFileError, openFile } from './representation.js';
+import {
+  canRefuseSymlinks,
+  closeRepresentation,
+  type FileRepresentation,
+  NotAFileError,
+  openFile,
+} from './representation.js';
 
 /** The outcome of looking a URL path up under a root. */
 export type StaticResult =
@@ -129,6 +136,13 @@ async function tryOpen(rootReal: string, target: string, name: string, options: 
     // Index and extension candidates obey the dotfiles policy too.
     return options.dotfiles === 'deny' ? { kind: 'refused', status: 403, reason: 'dotfile' } : { kind: 'miss' };
   }
+  if (DIRECT_OPEN && path.dirname(target) === rootReal) {
+    // A name directly under the real root, opened with O_NOFOLLOW: a link in the last place is refused by
+    // the kernel (ELOOP) without being followed, and the descriptor's own path (below) proves the root was
+    // not swapped for a link meanwhile. One open instead of realpath + open; links take the path below.
+    const direct = await openInRoot(target, target, options, false);
+    if (direct !== SYMLINK) return direct;
+  }
   let real: string;
   try {
     real = await realpath(target);
@@ -140,16 +154,52 @@ async function tryOpen(rootReal: string, target: string, name: string, options: 
   if (real !== rootReal && !real.startsWith(rootReal.endsWith(path.sep) ? rootReal : rootReal + path.sep)) {
     return { kind: 'refused', status: 403, reason: 'symbolic link leads outside the root' };
   }
+  // The real path is opened, so a link swapped in after the check is not followed out of the root.
+  return openInRoot(real, target, options, true) as Promise<Opened>;
+}
+
+/** Option headers that do not depend on the file name (no `download`), made once per options object. */
+const fixedHeaders = new WeakMap<StaticOptions, Readonly<Record<string, string>>>();
+
+function fileHeaders(options: StaticOptions, target: string): Readonly<Record<string, string>> {
+  if (options.download !== false) return optionHeaders(options, target, true);
+  let headers = fixedHeaders.get(options);
+  if (headers === undefined) {
+    headers = Object.freeze(optionHeaders(options, undefined, true));
+    fixedHeaders.set(options, headers);
+  }
+  return headers;
+}
+
+/** Opening directly under the root needs O_NOFOLLOW and /proc/self/fd to check what was opened (Linux). */
+const DIRECT_OPEN = canRefuseSymlinks && process.platform === 'linux';
+
+/** Returned by {@link openInRoot} when O_NOFOLLOW met a symbolic link, which the realpath check must judge. */
+const SYMLINK = Symbol('symlink');
+const LINK_REFUSED = new Set(['ELOOP', 'EMLINK']); // Linux says ELOOP for O_NOFOLLOW, FreeBSD EMLINK
+
+/** Opens `file` (named `target` in responses) once; with `followSymlinks` false a link yields {@link SYMLINK}. */
+async function openInRoot(
+  file: string,
+  target: string,
+  options: StaticOptions,
+  followSymlinks: boolean,
+): Promise<Opened | typeof SYMLINK> {
   try {
-    // The real path is opened, so a link swapped in after the check is not followed out of the root.
-    const file = await openFile(real, {
+    const opened = await openFile(file, {
       etag: options.etag,
       lastModified: options.lastModified,
       contentType: contentTypeFor(target),
-      headers: optionHeaders(options, target, true),
+      headers: fileHeaders(options, target),
+      followSymlinks,
     });
-    return { kind: 'file', file: { ...file, path: target } };
+    if (!followSymlinks && readlinkSync(`/proc/self/fd/${opened.fd}`) !== file) {
+      await closeRepresentation(opened);
+      return { kind: 'refused', status: 403, reason: 'the root no longer resolves to itself' };
+    }
+    return { kind: 'file', file: { ...opened, path: target } };
   } catch (err) {
+    if (!followSymlinks && isCode(err, LINK_REFUSED)) return SYMLINK;
     if (err instanceof NotAFileError) {
       return err.code === 'EISDIR' ? { kind: 'directory' } : { kind: 'refused', status: 403, reason: 'not a file' };
     }
