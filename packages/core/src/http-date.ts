@@ -83,8 +83,18 @@ function toEpoch(
 
 /** Formats epoch milliseconds as an IMF-fixdate (RFC 9110 §5.6.7), the only form a sender generates. */
 export function formatHttpDate(epochMs: number): string {
-  return new Date(epochMs).toUTCString();
+  // A server formats the same few modification dates over and over: keep the strings.
+  let text = formatted.get(epochMs);
+  if (text === undefined) {
+    if (formatted.size >= FORMATTED_MAX) formatted.clear();
+    text = new Date(epochMs).toUTCString();
+    formatted.set(epochMs, text);
+  }
+  return text;
 }
+
+const FORMATTED_MAX = 1024;
+const formatted = new Map<number, string>();
 
 /** Truncates epoch milliseconds to whole seconds: HTTP dates carry no finer precision (RFC 9110 §8.8.2). */
 export function toSeconds(epochMs: number): number {

@@ -185,8 +185,20 @@ export function cacheControlValue(maxAge: number, immutable: boolean): string {
 
 /** The `Content-Type` for a file name: its MIME type with a charset for text types, else `application/octet-stream`. */
 export function contentTypeFor(fileName: string): string {
-  return mime.contentType(fileName.slice(fileName.lastIndexOf('/') + 1)) || 'application/octet-stream';
+  const name = fileName.slice(fileName.lastIndexOf('/') + 1);
+  // mime-types goes by the extension alone (case-insensitive), so the answer is kept per extension.
+  const key = name.slice(name.lastIndexOf('.') + 1).toLowerCase();
+  let type = contentTypes.get(key);
+  if (type === undefined) {
+    if (contentTypes.size >= CONTENT_TYPES_MAX) contentTypes.clear();
+    type = mime.contentType(name) || 'application/octet-stream';
+    contentTypes.set(key, type);
+  }
+  return type;
 }
+
+const CONTENT_TYPES_MAX = 1024;
+const contentTypes = new Map<string, string>();
 
 /** `Content-Disposition: attachment` naming `fileName`, with RFC 6266 `filename*` when it is not plain ASCII. */
 export function attachmentDisposition(fileName: string): string {
