@@ -10,6 +10,9 @@ export {
 } from './adapter.js';
 export {
   type BodyOptions,
+  type ByteSink,
+  type FlushedSink,
+  writeFileRange,
   createBody,
   RepresentationChangedError,
   readSmallBody,

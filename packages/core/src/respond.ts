@@ -4,9 +4,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import onFinished from 'on-finished';
-import { type BodyOptions, createBody, readSmallBody } from './body.js';
+import { type BodyOptions, createBody, readSmallBody, writeFileRange } from './body.js';
 import { CONTENT_HEADERS, type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
-import { closeRepresentation, type Representation } from './representation.js';
+import type { ByteRange } from './range.js';
+import { closeRepresentation, type FileRepresentation, type Representation } from './representation.js';
 
 /** Options for {@link serveRepresentation}: planning and body options together. */
 export interface ServeOptions extends PlanOptions, BodyOptions {}
@@ -29,10 +30,12 @@ export function sendPlan(
     for (const name of CONTENT_HEADERS) res.removeHeader(name);
   }
   let small: Promise<Buffer> | null;
+  let largeFileSpan: ByteRange | null = null;
   let body: ReturnType<typeof createBody>;
   try {
     small = readSmallBody(plan, representation);
-    body = small === null ? createBody(plan, representation, options) : null;
+    largeFileSpan = small === null ? fileSpan(plan, representation) : null;
+    body = small === null && largeFileSpan === null ? createBody(plan, representation, options) : null;
   } catch (err) {
     release();
     throw err;
@@ -52,6 +55,20 @@ export function sendPlan(
     return;
   }
   res.writeHead(plan.status, plan.headers);
+  if (body === null && largeFileSpan !== null) {
+    // One span of a file, written with recycled buffers; the descriptor is closed once writing stops.
+    writeFileRange(representation as FileRepresentation, largeFileSpan, res, options).then(
+      (complete) => {
+        release();
+        if (complete) res.end();
+      },
+      (err: unknown) => {
+        release();
+        res.destroy(err as Error);
+      },
+    );
+    return;
+  }
   if (body === null) {
     res.end();
     release();
@@ -65,6 +82,12 @@ export function sendPlan(
   stream.once('error', (err) => res.destroy(err));
   onFinished(res, () => stream.destroy());
   stream.pipe(res);
+}
+
+/** The one span a 200 or single-range 206 sends from a file, or null for every other body. */
+function fileSpan(plan: ResponsePlan, representation: Representation): ByteRange | null {
+  if (!plan.sendBody || representation.kind !== 'file') return null;
+  return plan.kind === 'full' || plan.kind === 'partial' ? plan.range : null;
 }
 
 /** Plans and sends the response to `req` for `representation` on a plain `node:http` response. */

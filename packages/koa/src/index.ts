@@ -182,7 +182,7 @@ async function applyPlan(ctx: Context, plan: ResponsePlan, rep: Representation):
   let body: Readable | null;
   try {
     small = readSmallBody(plan, rep);
-    body = small === null ? createBody(plan, rep) : null;
+    body = small === null ? createBody(plan, rep, { destination: ctx.res }) : null;
   } catch (err) {
     void closeRepresentation(rep);
     throw err;
