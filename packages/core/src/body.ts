@@ -214,12 +214,7 @@ class FileSpanStream extends Readable {
       this.listenerCount('data') <= 1;
     const buffer = reusable && this.spare !== undefined ? this.spare : Buffer.allocUnsafeSlow(this.size);
     if (reusable) this.spare = buffer;
-    let filled = 0;
-    while (filled < length) {
-      const n = await pread(this.file.fd, buffer, filled, length - filled, this.position + filled);
-      if (n === 0) throw new RepresentationChangedError(`file shrank while being sent: ${this.file.path}`);
-      filled += n;
-    }
+    await readFully(this.file, buffer, length, this.position);
     this.position += length;
     this.sinceCheck += length;
     // The final chunk is held back until fstat shows the file unchanged (as in createBody's other paths).
@@ -284,12 +279,7 @@ export async function writeFileRange(
       if (closed) return false;
       const buffer = buffers[slot] as Buffer;
       const length = Math.min(size, end - position);
-      let filled = 0;
-      while (filled < length) {
-        const n = await pread(file.fd, buffer, filled, length - filled, position + filled);
-        if (n === 0) throw new RepresentationChangedError(`file shrank while being sent: ${file.path}`);
-        filled += n;
-      }
+      await readFully(file, buffer, length, position);
       position += length;
       sinceCheck += length;
       if (sinceCheck >= interval || position === end) {
@@ -311,12 +301,7 @@ export async function writeFileRange(
 export async function readSpan(representation: FileRepresentation, range: ByteRange): Promise<Buffer> {
   const length = range.end - range.start + 1;
   const buffer = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const n = await pread(representation.fd, buffer, done, length - done, range.start + done);
-    if (n === 0) throw new RepresentationChangedError(`file shrank while being read: ${representation.path}`);
-    done += n;
-  }
+  await readFully(representation, buffer, length, range.start);
   return buffer;
 }
 
@@ -399,12 +384,7 @@ function fileSource(file: FileRepresentation, options: BodyOptions): Source {
       while (position < end) {
         const length = Math.min(readSize, end - position);
         const buffer = Buffer.allocUnsafe(length);
-        let filled = 0;
-        while (filled < length) {
-          const n = await pread(file.fd, buffer, filled, length - filled, position + filled);
-          if (n === 0) throw new RepresentationChangedError(`file shrank while being sent: ${file.path}`);
-          filled += n;
-        }
+        await readFully(file, buffer, length, position);
         position += length;
         sinceCheck += length;
         // The final chunk is held back until fstat shows the file unchanged, so a response that
@@ -430,6 +410,16 @@ function assertUnchangedSync(file: FileRepresentation): void {
   // leave the open descriptor's bytes intact, so it is not compared.
   if (now.size !== file.stat.size || now.mtimeNs !== file.stat.mtimeNs) {
     throw new RepresentationChangedError(`file changed while being sent: ${file.path}`);
+  }
+}
+
+/** Fills buffer[0, length) from the file at `position`; a file that ends early has changed under us. */
+async function readFully(file: FileRepresentation, buffer: Buffer, length: number, position: number): Promise<void> {
+  let filled = 0;
+  while (filled < length) {
+    const n = await pread(file.fd, buffer, filled, length - filled, position + filled);
+    if (n === 0) throw new RepresentationChangedError(`file shrank while being sent: ${file.path}`);
+    filled += n;
   }
 }
 
