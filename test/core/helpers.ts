@@ -85,3 +85,12 @@ export function ownHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+// The validator dates the plan and precondition tables share.
+/** Wed, 10 Jan 2024 08:30:15.250 GMT: a modification time with a sub-second part. */
+export const LM = Date.UTC(2024, 0, 10, 8, 30, 15, 250);
+export const LM_HTTP = 'Wed, 10 Jan 2024 08:30:15 GMT';
+export const BEFORE_HTTP = 'Wed, 10 Jan 2024 08:30:14 GMT';
+export const AFTER_HTTP = 'Wed, 10 Jan 2024 08:30:16 GMT';
+/** Mon, 15 Jan 2024 12:00:00 GMT: the response's Date. */
+export const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);

@@ -16,11 +16,7 @@ import {
   type ResponsePlan,
 } from '@range-serve/core';
 
-const LM = Date.UTC(2024, 0, 10, 8, 30, 15, 250);
-const LM_HTTP = 'Wed, 10 Jan 2024 08:30:15 GMT';
-const BEFORE_HTTP = 'Wed, 10 Jan 2024 08:30:14 GMT';
-const AFTER_HTTP = 'Wed, 10 Jan 2024 08:30:16 GMT';
-const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
+import { AFTER_HTTP, BEFORE_HTTP, LM, LM_HTTP, NOW } from './helpers.ts';
 const TYPE = 'text/plain; charset=utf-8';
 
 const EXTRA = {

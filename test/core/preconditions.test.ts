@@ -22,13 +22,7 @@ import {
   weakMatch,
 } from '@range-serve/core';
 
-// Wed, 10 Jan 2024 08:30:15.250 GMT: a modification time with a sub-second part.
-const LM = Date.UTC(2024, 0, 10, 8, 30, 15, 250);
-const LM_HTTP = 'Wed, 10 Jan 2024 08:30:15 GMT';
-const BEFORE_HTTP = 'Wed, 10 Jan 2024 08:30:14 GMT';
-const AFTER_HTTP = 'Wed, 10 Jan 2024 08:30:16 GMT';
-// Mon, 15 Jan 2024 12:00:00 GMT: the response's Date.
-const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
+import { AFTER_HTTP, BEFORE_HTTP, LM, LM_HTTP, NOW } from './helpers.ts';
 
 describe('parseHttpDate (BEHAVIOUR.md Validators: all three HTTP-date formats, one-second precision)', () => {
   const rows: { name: string; value: string | undefined; expected: number | undefined }[] = [
