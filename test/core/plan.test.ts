@@ -15,8 +15,8 @@ import {
   type RepresentationInfo,
   type ResponsePlan,
 } from '@range-serve/core';
-
 import { AFTER_HTTP, BEFORE_HTTP, LM, LM_HTTP, NOW } from './helpers.ts';
+
 const TYPE = 'text/plain; charset=utf-8';
 
 const EXTRA = {

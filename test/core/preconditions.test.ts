@@ -21,7 +21,6 @@ import {
   type Validators,
   weakMatch,
 } from '@range-serve/core';
-
 import { AFTER_HTTP, BEFORE_HTTP, LM, LM_HTTP, NOW } from './helpers.ts';
 
 describe('parseHttpDate (BEHAVIOUR.md Validators: all three HTTP-date formats, one-second precision)', () => {
