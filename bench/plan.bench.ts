@@ -4,7 +4,8 @@
  * Run: npm run bench:plan
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { type RepresentationInfo, planResponse } from '@range-serve/core';
+import { planResponse } from '@range-serve/core';
+import type { RepresentationInfo } from '@range-serve/core/adapter';
 
 const representation: RepresentationInfo = {
   size: 1024 * 1024,

@@ -7,11 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { closeRepresentation, contentEtag, createBody } from '@range-serve/core/adapter';
 import {
   bytesRepresentation,
-  closeRepresentation,
-  contentEtag,
-  createBody,
   type FileRepresentation,
   NotAFileError,
   openFile,

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { closeRepresentation, openFile } from '@range-serve/core';
+import { openFile } from '@range-serve/core';
+import { closeRepresentation } from '@range-serve/core/adapter';
 
 describe('closeRepresentation', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rs-rep-'));

@@ -1,188 +1,296 @@
 /**
- * Body streams: the bytes a plan describes, read from its representation. Files are read with
- * positioned reads from the one descriptor; a write to the file during the response makes the stream
- * fail rather than finish with mixed bytes.
+ * The one reader: the bytes a response description selects, read from its representation through the
+ * `Representation` interface. Framing (multipart preambles, the boundary check), the changed-file check
+ * and buffer handling live here once, for the Node writer, for Koa's body stream and for handler bodies
+ * that pass through the interception.
  */
-import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import type { MultipartPart } from './multipart.js';
-import type { ResponsePlan } from './plan.js';
 import type { ByteRange } from './range.js';
-import type { FileRepresentation, Representation } from './representation.js';
+import { type Representation, ShortRepresentationError } from './representation.js';
+import type { ResponseBody, ResponseDescription } from './response.js';
 
-/** Options for {@link createBody}. */
+/** How bodies are read. */
 export interface BodyOptions {
-  /** Largest single read from a file, in bytes (default 512 KiB: large reads matter most for big files). */
+  /** Largest single read, in bytes (default 512 KiB: large reads matter most for big files). */
   readonly readSize?: number;
-  /** Bytes between two checks that a file has not been written to (default 8 MiB); the last chunk is always checked. */
+  /** Bytes between two `verify` calls along a long body (default 8 MiB); the last chunk is always verified. */
   readonly checkInterval?: number;
-  /**
-   * The response the body will be piped into. When the body stream is piped straight into it, a file
-   * body reuses its read buffer once the response has flushed every earlier chunk (see {@link createBody}).
-   */
-  readonly destination?: FlushedSink;
 }
 
-/** What a body needs to see of its destination to know that every chunk it was given has been written. */
+/** Bodies up to this many bytes are read whole and sent with one write. */
+export const SMALL_BODY = 64 * 1024;
+
+const DEFAULT_READ_SIZE = 512 * 1024;
+const DEFAULT_CHECK_INTERVAL = 8 * 1024 * 1024;
+
+/**
+ * Where a reader gets the buffers it reads into: fresh ones by default; a consumer that knows when a
+ * chunk has been written out can hand the same buffers back (see the Node writer).
+ */
+export interface ReadBuffers {
+  /** A buffer of at least `size` bytes that nothing else still refers to. */
+  acquire(size: number): Buffer | Promise<Buffer>;
+}
+
+const FRESH_BUFFERS: ReadBuffers = { acquire: (size) => Buffer.allocUnsafeSlow(size) };
+
+/** The number of bytes `body` holds. */
+export function bodyLength(body: ResponseBody): number {
+  switch (body.type) {
+    case 'none':
+      return 0;
+    case 'bytes':
+      return body.bytes.byteLength;
+    case 'span':
+      return spanLength(body.range);
+    case 'multipart': {
+      let length = Buffer.byteLength(body.epilogue, 'latin1');
+      for (const part of body.parts) length += Buffer.byteLength(part.preamble, 'latin1') + spanLength(part.range);
+      return length;
+    }
+  }
+}
+
+function spanLength(range: ByteRange): number {
+  return range.end - range.start + 1;
+}
+
+/**
+ * The body of `response` as chunks, in order. Chunks read into buffers from `buffers` are handed over
+ * as they are: the consumer must be done with one before the next `acquire` returns its buffer.
+ */
+export async function* bodyChunks(
+  body: ResponseBody,
+  representation: Representation | undefined,
+  options: BodyOptions = {},
+  buffers: ReadBuffers = FRESH_BUFFERS,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  if (body.type === 'none') return;
+  if (body.type === 'bytes') {
+    yield body.bytes;
+    return;
+  }
+  if (representation === undefined) throw new TypeError('a body of spans needs its representation');
+  const reader = new SpanReader(representation, options, buffers);
+  if (body.type === 'span') {
+    yield* reader.read(body.range, true);
+    return;
+  }
+  const guard = new BoundaryGuard(body.boundary);
+  const last = body.parts.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const part = body.parts[i] as MultipartPart;
+    guard.reset();
+    yield Buffer.from(part.preamble, 'latin1');
+    for await (const chunk of reader.read(part.range, i === last)) {
+      guard.check(chunk);
+      yield chunk;
+    }
+  }
+  yield Buffer.from(body.epilogue, 'latin1');
+}
+
+/** Reads spans of one representation, verifying it along the way and before the body's last chunk. */
+class SpanReader {
+  private readonly readSize: number;
+  private readonly interval: number;
+  private sinceCheck = 0;
+
+  constructor(
+    private readonly representation: Representation,
+    options: BodyOptions,
+    private readonly buffers: ReadBuffers,
+  ) {
+    this.readSize = options.readSize ?? DEFAULT_READ_SIZE;
+    this.interval = options.checkInterval ?? DEFAULT_CHECK_INTERVAL;
+  }
+
+  async *read(range: ByteRange, isLastSpan: boolean): AsyncGenerator<Uint8Array, void, undefined> {
+    const rep = this.representation;
+    if (rep.readInto !== undefined) {
+      let position = range.start;
+      const end = range.end + 1;
+      while (position < end) {
+        const length = Math.min(this.readSize, end - position);
+        const buffer = await this.buffers.acquire(Math.min(this.readSize, spanLength(range)));
+        const chunk = buffer.subarray(0, length);
+        await readFully(rep, chunk, position);
+        position += length;
+        this.checked(length, isLastSpan && position === end);
+        yield chunk;
+      }
+      return;
+    }
+    if (rep.stream === undefined) throw new TypeError('a representation must have readInto or stream');
+    let expected = spanLength(range);
+    for await (const chunk of rep.stream(range)) {
+      if (chunk.byteLength === 0) continue;
+      if (chunk.byteLength > expected) throw new RangeError('a representation streamed more bytes than its span');
+      expected -= chunk.byteLength;
+      // The final chunk is held back until the representation shows it is unchanged.
+      this.checked(chunk.byteLength, isLastSpan && expected === 0);
+      yield chunk;
+      if (expected === 0) break;
+    }
+    if (expected !== 0) throw new ShortRepresentationError(`span ended ${expected} bytes short`);
+    // A one-shot stream is released as soon as its last wanted byte is out: nothing after it is read.
+    if (isLastSpan && rep.sequential === true) rep.close?.();
+  }
+
+  /** Counts `length` more bytes read, and verifies the representation when it is due. */
+  private checked(length: number, final: boolean): void {
+    this.sinceCheck += length;
+    if (final || this.sinceCheck >= this.interval) {
+      this.sinceCheck = 0;
+      this.representation.verify?.();
+    }
+  }
+}
+
+/** Fills `chunk` from the representation at `position`; a representation that ends early has changed or lied. */
+async function readFully(rep: Representation, chunk: Buffer, position: number): Promise<void> {
+  const readInto = rep.readInto as NonNullable<Representation['readInto']>;
+  let filled = 0;
+  while (filled < chunk.length) {
+    const n = await readInto(filled === 0 ? chunk : chunk.subarray(filled), position + filled);
+    if (n === 0) {
+      rep.verify?.(); // a file that shrank says so first
+      throw new ShortRepresentationError(`representation ended at byte ${position + filled} of ${rep.size}`);
+    }
+    filled += n;
+  }
+}
+
+/** RFC 2046 §5.1.1: the boundary must not occur in a part; if it ever does, the body is cut short rather than mis-framed. */
+class BoundaryGuard {
+  private readonly needle: Buffer;
+  private tail: Buffer | undefined;
+
+  constructor(boundary: string) {
+    this.needle = Buffer.from(boundary, 'latin1');
+  }
+
+  reset(): void {
+    this.tail = undefined;
+  }
+
+  check(chunk: Uint8Array): void {
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const keep = this.needle.length - 1;
+    if (
+      buf.includes(this.needle) ||
+      (this.tail !== undefined && Buffer.concat([this.tail, buf.subarray(0, keep)]).includes(this.needle))
+    ) {
+      throw new Error('multipart boundary occurs in the content; response aborted');
+    }
+    this.tail = Buffer.from(buf.subarray(Math.max(0, buf.length - keep)));
+  }
+}
+
+/**
+ * The whole body in one buffer when it is at most {@link SMALL_BODY} bytes and its representation reads
+ * at any offset; null otherwise (stream it with {@link bodyChunks}). The spans are read first (one read
+ * of their envelope when that is small too), then the representation is verified once: a write in place
+ * during the read shows in its fstat, so the bytes are never sent mixed.
+ */
+export function readWholeBody(
+  response: ResponseDescription,
+  representation: Representation | undefined,
+): Promise<Buffer> | null {
+  const body = response.body;
+  if (body.type === 'none' || body.type === 'bytes') return null;
+  if (representation?.readInto === undefined || bodyLength(body) > SMALL_BODY) return null;
+  return readSmall(body, representation);
+}
+
+async function readSmall(
+  body: Extract<ResponseBody, { type: 'span' | 'multipart' }>,
+  rep: Representation,
+): Promise<Buffer> {
+  const spans = body.type === 'span' ? [body.range] : body.parts.map((part) => part.range);
+  let first = Number.MAX_SAFE_INTEGER;
+  let last = -1;
+  for (const span of spans) {
+    if (span.start < first) first = span.start;
+    if (span.end > last) last = span.end;
+  }
+  let contents: Buffer[];
+  if (last - first + 1 <= SMALL_BODY) {
+    const envelope = Buffer.allocUnsafe(last - first + 1);
+    await readFully(rep, envelope, first);
+    contents = spans.map((span) => envelope.subarray(span.start - first, span.end + 1 - first));
+  } else {
+    contents = await Promise.all(
+      spans.map(async (span) => {
+        const chunk = Buffer.allocUnsafe(spanLength(span));
+        await readFully(rep, chunk, span.start);
+        return chunk;
+      }),
+    );
+  }
+  rep.verify?.();
+  if (body.type === 'span') return contents[0] as Buffer;
+  const out = Buffer.allocUnsafe(bodyLength(body));
+  const guard = new BoundaryGuard(body.boundary);
+  let at = 0;
+  body.parts.forEach((part, i) => {
+    at += out.write(part.preamble, at, 'latin1');
+    const content = contents[i] as Buffer;
+    guard.reset();
+    guard.check(content);
+    at += content.copy(out, at);
+  });
+  out.write(body.epilogue, at, 'latin1');
+  return out;
+}
+
+/** What a body stream needs to see of its destination to know that every chunk it was given has been written. */
 export interface FlushedSink {
   /** Bytes accepted but not yet written out (a `ServerResponse` counts its socket's queue too). */
   readonly writableLength: number;
 }
 
-/** Raised inside a body stream when its file changed in place while being sent. */
-export class RepresentationChangedError extends Error {
-  readonly code = 'ERR_REPRESENTATION_CHANGED';
+/** Options for {@link createBody}. */
+export interface BodyStreamOptions extends BodyOptions {
+  /**
+   * The response the stream will be piped into. Piped straight into it, the stream reuses its read
+   * buffer once the response has written out every earlier chunk; through anything else, never.
+   */
+  readonly destination?: FlushedSink;
 }
 
-/** Raised inside a body stream when a source stream holds fewer bytes than it declared. */
-export class ShortRepresentationError extends Error {
-  readonly code = 'ERR_REPRESENTATION_SHORT';
-}
-
-const DEFAULT_READ_SIZE = 512 * 1024;
-const DEFAULT_CHECK_INTERVAL = 8 * 1024 * 1024;
-
-/** The body of `plan` as a byte stream, or null when the plan sends none (HEAD, 304, 412, 416, empty 200). */
+/**
+ * The body of `response` as a byte stream (for frameworks that take a stream, such as Koa), or null when
+ * it has none. The stream does not close the representation: listen for its `'close'`.
+ */
 export function createBody(
-  plan: ResponsePlan,
-  representation: Representation,
-  options: BodyOptions = {},
+  response: ResponseDescription,
+  representation: Representation | undefined,
+  options: BodyStreamOptions = {},
 ): Readable | null {
-  if (!plan.sendBody) return null;
-  let chunks: AsyncGenerator<Uint8Array>;
-  if ((plan.kind === 'full' || plan.kind === 'partial') && plan.range !== null && representation.kind === 'file') {
-    return new FileSpanStream(representation, plan.range, options);
-  }
-  if (plan.kind === 'full') {
-    if (plan.range === null) return null;
-    chunks = spans(representation, [plan.range], options);
-  } else if (plan.kind === 'partial') {
-    chunks = spans(representation, [plan.range], options);
-  } else if (plan.kind === 'multipart') {
-    chunks = multipart(representation, plan.parts, plan.epilogue, plan.boundary, options);
-  } else {
-    return null;
-  }
-  return Readable.from(chunks, { objectMode: false, highWaterMark: 64 * 1024 });
-}
-
-/** Bodies up to this many bytes are read whole and sent with one write (see {@link readSmallBody}). */
-export const SMALL_BODY = 64 * 1024;
-
-/**
- * The whole body of `plan` in one buffer, when it is at most {@link SMALL_BODY} bytes and its
- * representation can be read at any offset (a file or bytes); null when it has no body or should be
- * streamed with {@link createBody}. A file is read with one positioned read covering every span, then
- * checked with fstat of the same descriptor: a write in place during the read changes size or mtime,
- * so the bytes are never sent mixed (the read alone is not atomic against a concurrent writer).
- */
-export function readSmallBody(plan: ResponsePlan, representation: Representation): Promise<Buffer> | null {
-  if (!plan.sendBody || representation.kind === 'stream') return null;
-  let spans: readonly ByteRange[];
-  let length = 0;
-  if (plan.kind === 'full' || plan.kind === 'partial') {
-    if (plan.range === null) return null;
-    spans = [plan.range];
-  } else if (plan.kind === 'multipart') {
-    spans = plan.parts.map((part) => part.range);
-    for (const part of plan.parts) length += part.preamble.length;
-    length += plan.epilogue.length;
-  } else {
-    return null;
-  }
-  let first = Number.MAX_SAFE_INTEGER;
-  let last = -1;
-  for (const span of spans) {
-    length += span.end - span.start + 1;
-    if (span.start < first) first = span.start;
-    if (span.end > last) last = span.end;
-  }
-  if (length > SMALL_BODY) return null;
-  if (representation.kind === 'bytes') {
-    return Promise.resolve(
-      assemble(
-        plan,
-        Buffer.from(representation.bytes.buffer, representation.bytes.byteOffset, representation.bytes.byteLength),
-        0,
-        length,
-        false,
-      ),
-    );
-  }
-  // One read of the envelope of all spans when it is small too; each span on its own otherwise.
-  if (last - first + 1 <= SMALL_BODY) {
-    return readSpan(representation, { start: first, end: last }).then((envelope) => {
-      assertUnchangedSync(representation);
-      return assemble(plan, envelope, first, length, true);
-    });
-  }
-  return Promise.all(spans.map((span) => readSpan(representation, span))).then((buffers) => {
-    assertUnchangedSync(representation);
-    const out = Buffer.allocUnsafe(length);
-    let at = 0;
-    const needle = plan.kind === 'multipart' ? Buffer.from(plan.boundary, 'latin1') : undefined;
-    buffers.forEach((buffer, i) => {
-      if (plan.kind === 'multipart') at += out.write((plan.parts[i] as MultipartPart).preamble, at, 'latin1');
-      if (needle !== undefined && buffer.includes(needle)) throw boundaryError();
-      at += buffer.copy(out, at);
-    });
-    if (plan.kind === 'multipart') out.write(plan.epilogue, at, 'latin1');
-    return out;
-  });
-}
-
-/** The body from `source`, which holds the representation's bytes from offset `base` on. */
-function assemble(plan: ResponsePlan, source: Buffer, base: number, length: number, scan: boolean): Buffer {
-  if (plan.kind !== 'multipart') {
-    const range = (plan as { range: ByteRange }).range;
-    return source.subarray(range.start - base, range.end + 1 - base);
-  }
-  const out = Buffer.allocUnsafe(length);
-  const needle = scan ? Buffer.from(plan.boundary, 'latin1') : undefined;
-  let at = 0;
-  for (const part of plan.parts) {
-    at += out.write(part.preamble, at, 'latin1');
-    const content = source.subarray(part.range.start - base, part.range.end + 1 - base);
-    if (needle !== undefined && content.includes(needle)) throw boundaryError();
-    at += content.copy(out, at);
-  }
-  out.write(plan.epilogue, at, 'latin1');
-  return out;
-}
-
-function boundaryError(): Error {
-  // RFC 2046 §5.1.1: the boundary must not occur in a part; a 128-bit random one almost never does.
-  return new Error('multipart boundary occurs in the content; response aborted');
+  if (response.body.type === 'none') return null;
+  return new BodyStream(response.body, representation, options);
 }
 
 /**
- * One span of a file as a stream. Its read buffer is reused only when nothing can still refer to the
- * chunk it last carried: the stream is piped straight into `options.destination` (no transform between),
- * the pipe is its only reader, nothing waits in its own queue, and the destination has written out
- * everything (`writableLength` 0). Otherwise each read gets a fresh buffer. A fresh buffer per 512 KiB
- * is what made long bodies slow: V8 answers the external memory with a full collection every few dozen
- * megabytes, and that costs as much as the live heap of the application around us.
+ * A body as a Readable. Its read buffer is reused only when nothing can still refer to the chunk it last
+ * carried: it is piped straight into `options.destination`, the pipe is its only reader, nothing waits in
+ * its own queue, and the destination has written out everything. Otherwise each read gets a fresh buffer.
  */
-class FileSpanStream extends Readable {
-  private position: number;
-  private readonly end: number;
-  private readonly size: number;
-  private readonly interval: number;
-  private sinceCheck = 0;
+class BodyStream extends Readable {
+  private readonly chunks: AsyncGenerator<Uint8Array, void, undefined>;
   private spare: Buffer | undefined;
   private direct = false;
   private reading: Promise<void> | undefined;
 
   constructor(
-    private readonly file: FileRepresentation,
-    range: ByteRange,
-    private readonly options: BodyOptions,
+    body: ResponseBody,
+    representation: Representation | undefined,
+    private readonly options: BodyStreamOptions,
   ) {
     super({ highWaterMark: 0 });
-    this.position = range.start;
-    this.end = range.end + 1;
-    this.size = Math.min(options.readSize ?? DEFAULT_READ_SIZE, this.end - this.position);
-    this.interval = options.checkInterval ?? DEFAULT_CHECK_INTERVAL;
+    this.chunks = bodyChunks(body, representation, options, { acquire: (size) => this.buffer(size) });
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
@@ -190,11 +298,26 @@ class FileSpanStream extends Readable {
     return super.pipe(destination, options);
   }
 
+  private buffer(size: number): Buffer {
+    const destination = this.options.destination;
+    const reusable =
+      this.direct &&
+      destination !== undefined &&
+      destination.writableLength === 0 &&
+      this.readableLength === 0 &&
+      this.listenerCount('data') <= 1;
+    if (!reusable) return Buffer.allocUnsafeSlow(size);
+    if (this.spare === undefined || this.spare.length < size) this.spare = Buffer.allocUnsafeSlow(size);
+    return this.spare;
+  }
+
   override _read(): void {
     if (this.reading !== undefined) return;
-    this.reading = this.readChunk().then(
-      () => {
+    this.reading = this.chunks.next().then(
+      (result) => {
         this.reading = undefined;
+        if (this.destroyed) return;
+        this.push(result.done === true ? null : result.value);
       },
       (err: unknown) => {
         this.reading = undefined;
@@ -203,278 +326,82 @@ class FileSpanStream extends Readable {
     );
   }
 
-  private async readChunk(): Promise<void> {
-    const length = Math.min(this.size, this.end - this.position);
-    const destination = this.options.destination;
-    const reusable =
-      this.direct &&
-      destination !== undefined &&
-      destination.writableLength === 0 &&
-      this.readableLength === 0 &&
-      this.listenerCount('data') <= 1;
-    const buffer = reusable && this.spare !== undefined ? this.spare : Buffer.allocUnsafeSlow(this.size);
-    if (reusable) this.spare = buffer;
-    await readFully(this.file, buffer, length, this.position);
-    this.position += length;
-    this.sinceCheck += length;
-    // The final chunk is held back until fstat shows the file unchanged (as in createBody's other paths).
-    if (this.sinceCheck >= this.interval || this.position === this.end) {
-      this.sinceCheck = 0;
-      assertUnchangedSync(this.file);
-    }
-    if (this.destroyed) return;
-    this.push(length === this.size ? buffer : buffer.subarray(0, length));
-    if (this.position === this.end) this.push(null);
-  }
-
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // 'close' (after which the descriptor may be closed) waits for a read still in progress.
-    const pending = this.reading;
-    if (pending === undefined) callback(error);
-    else void pending.then(() => callback(error));
+    // 'close' (after which the representation may be closed) waits for a read still in progress.
+    const pending = this.reading ?? Promise.resolve();
+    void pending
+      .then(() => this.chunks.return())
+      .then(
+        () => callback(error),
+        () => callback(error),
+      );
   }
-}
-
-/** Where {@link writeFileRange} hands its chunks: a Node `ServerResponse` or any `Writable`. */
-export interface ByteSink {
-  write(chunk: Uint8Array, callback: (error?: Error | null) => void): boolean;
-  readonly destroyed: boolean;
-  once(event: 'close', listener: () => void): unknown;
-  off(event: 'close', listener: () => void): unknown;
 }
 
 /**
- * Writes one span of a file to `sink` through two read buffers used in turn: a buffer is read into again
- * only after the write that carried it has called back, so a long body allocates nothing per chunk (a
- * fresh buffer per read makes V8 run a full collection every few dozen megabytes). The same checks as
- * {@link createBody}: fstat every `checkInterval` bytes and before the last chunk is handed over.
- * Resolves true when every byte was handed over, false when the sink closed first; rejects on a read
- * error or a change to the file, and the caller then destroys the sink.
+ * A body described by a plan, cut from a representation that arrives as chunks pushed from outside (a
+ * route handler's `res.write` calls): each chunk in, the bytes to send out, in order. Synchronous, so the
+ * handler's write can answer with the real write's backpressure.
  */
-export async function writeFileRange(
-  file: FileRepresentation,
-  range: ByteRange,
-  sink: ByteSink,
-  options: BodyOptions = {},
-): Promise<boolean> {
-  const size = Math.min(options.readSize ?? DEFAULT_READ_SIZE, range.end - range.start + 1);
-  const interval = options.checkInterval ?? DEFAULT_CHECK_INTERVAL;
-  const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)] as const;
-  const inFlight: [Promise<unknown> | undefined, Promise<unknown> | undefined] = [undefined, undefined];
-  let closed = sink.destroyed;
-  let onClose!: () => void;
-  const whenClosed = new Promise<void>((resolve) => {
-    onClose = () => {
-      closed = true;
-      resolve();
-    };
-  });
-  sink.once('close', onClose);
-  try {
-    let position = range.start;
-    const end = range.end + 1;
-    let sinceCheck = 0;
-    for (let slot = 0; position < end; slot ^= 1) {
-      await inFlight[slot]; // the write that last carried this buffer has called back
-      if (closed) return false;
-      const buffer = buffers[slot] as Buffer;
-      const length = Math.min(size, end - position);
-      await readFully(file, buffer, length, position);
-      position += length;
-      sinceCheck += length;
-      if (sinceCheck >= interval || position === end) {
-        sinceCheck = 0;
-        assertUnchangedSync(file);
-      }
-      if (closed) return false;
-      const chunk = length === size ? buffer : buffer.subarray(0, length);
-      inFlight[slot] = Promise.race([new Promise((resolve) => sink.write(chunk, resolve)), whenClosed]);
-    }
-    await Promise.all(inFlight);
-    return !closed;
-  } finally {
-    sink.off('close', onClose);
+export class SequentialBody {
+  private position = 0;
+  private part = 0;
+  private started = false;
+  private readonly guard: BoundaryGuard | undefined;
+  private readonly spans: readonly ByteRange[];
+
+  constructor(
+    private readonly body: ResponseBody,
+    private readonly size: number,
+  ) {
+    this.spans = body.type === 'span' ? [body.range] : body.type === 'multipart' ? body.parts.map((p) => p.range) : [];
+    this.guard = body.type === 'multipart' ? new BoundaryGuard(body.boundary) : undefined;
   }
-}
 
-/** Reads the bytes of `range` from a representation that can be read at any offset (a file or bytes). */
-export async function readSpan(representation: FileRepresentation, range: ByteRange): Promise<Buffer> {
-  const length = range.end - range.start + 1;
-  const buffer = Buffer.allocUnsafe(length);
-  await readFully(representation, buffer, length, range.start);
-  return buffer;
-}
+  /** True once every byte the body needs has arrived. */
+  get complete(): boolean {
+    return this.part >= this.spans.length;
+  }
 
-async function* spans(
-  representation: Representation,
-  ranges: readonly ByteRange[],
-  options: BodyOptions,
-): AsyncGenerator<Uint8Array> {
-  const source = openSource(representation, options);
-  const last = ranges.length - 1;
-  for (let i = 0; i <= last; i++) yield* source.read(ranges[i] as ByteRange, i === last);
-}
-
-async function* multipart(
-  representation: Representation,
-  parts: readonly MultipartPart[],
-  epilogue: string,
-  boundary: string,
-  options: BodyOptions,
-): AsyncGenerator<Uint8Array> {
-  const source = openSource(representation, options);
-  const needle = Buffer.from(boundary, 'latin1');
-  // In-memory content was checked for the boundary while planning; other sources are checked as they stream.
-  const scan = representation.kind !== 'bytes';
-  const last = parts.length - 1;
-  for (let i = 0; i <= last; i++) {
-    const part = parts[i] as MultipartPart;
-    yield Buffer.from(part.preamble, 'latin1');
-    let tail: Buffer | undefined;
-    for await (const chunk of source.read(part.range, i === last)) {
-      if (scan) {
-        const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        // RFC 2046 §5.1.1: the boundary must not occur in a part; a 128-bit random one almost never does,
-        // and if it ever does the response is cut short rather than mis-framed.
-        if (
-          buf.includes(needle) ||
-          (tail !== undefined && Buffer.concat([tail, buf.subarray(0, needle.length - 1)]).includes(needle))
-        ) {
-          throw new Error('multipart boundary occurs in the content; response aborted');
-        }
-        tail = buf.subarray(Math.max(0, buf.length - (needle.length - 1)));
+  /** The bytes to send for the next `chunk` of the representation (ascending spans only). */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let offset = 0;
+    while (offset < chunk.byteLength && !this.complete) {
+      const span = this.spans[this.part] as ByteRange;
+      const at = this.position + offset;
+      if (at < span.start) {
+        offset += Math.min(span.start - at, chunk.byteLength - offset);
+        continue;
       }
-      yield chunk;
+      if (!this.started) {
+        this.started = true;
+        this.guard?.reset();
+        if (this.body.type === 'multipart') out.push(Buffer.from(this.preamble(), 'latin1'));
+      }
+      const take = Math.min(span.end + 1 - at, chunk.byteLength - offset);
+      const slice = chunk.subarray(offset, offset + take);
+      this.guard?.check(slice);
+      out.push(slice);
+      offset += take;
+      if (at + take > span.end) {
+        this.part++;
+        this.started = false;
+        if (this.complete && this.body.type === 'multipart') out.push(Buffer.from(this.body.epilogue, 'latin1'));
+      }
+    }
+    this.position += chunk.byteLength;
+    return out;
+  }
+
+  /** Called at the end of the input: throws when fewer bytes arrived than the body needs. */
+  finish(): void {
+    if (!this.complete) {
+      throw new ShortRepresentationError(`body ended at ${this.position} of ${this.size} declared bytes`);
     }
   }
-  yield Buffer.from(epilogue, 'latin1');
-}
 
-interface Source {
-  read(range: ByteRange, isLastSpan: boolean): AsyncGenerator<Uint8Array>;
-}
-
-function openSource(representation: Representation, options: BodyOptions): Source {
-  switch (representation.kind) {
-    case 'bytes':
-      return bytesSource(representation.bytes);
-    case 'file':
-      return fileSource(representation, options);
-    case 'stream':
-      return streamSource(representation.stream, representation.size);
+  private preamble(): string {
+    return this.body.type === 'multipart' ? (this.body.parts[this.part] as MultipartPart).preamble : '';
   }
-}
-
-function bytesSource(bytes: Uint8Array): Source {
-  return {
-    async *read(range) {
-      yield bytes.subarray(range.start, range.end + 1);
-    },
-  };
-}
-
-function fileSource(file: FileRepresentation, options: BodyOptions): Source {
-  const readSize = options.readSize ?? DEFAULT_READ_SIZE;
-  const interval = options.checkInterval ?? DEFAULT_CHECK_INTERVAL;
-  let sinceCheck = 0;
-  return {
-    async *read(range, isLastSpan) {
-      let position = range.start;
-      const end = range.end + 1;
-      while (position < end) {
-        const length = Math.min(readSize, end - position);
-        const buffer = Buffer.allocUnsafe(length);
-        await readFully(file, buffer, length, position);
-        position += length;
-        sinceCheck += length;
-        // The final chunk is held back until fstat shows the file unchanged, so a response that
-        // completes never mixes two versions; long bodies are checked along the way too.
-        if (sinceCheck >= interval || (isLastSpan && position === end)) {
-          sinceCheck = 0;
-          await assertUnchanged(file);
-        }
-        yield buffer;
-      }
-    },
-  };
-}
-
-async function assertUnchanged(file: FileRepresentation): Promise<void> {
-  assertUnchangedSync(file);
-}
-
-/** fstat of an open descriptor never waits for the disk, so it is done in place, not on the thread pool. */
-function assertUnchangedSync(file: FileRepresentation): void {
-  const now = fs.fstatSync(file.fd, { bigint: true });
-  // mtime and size change with every write to the data; ctime also moves on rename or unlink, which
-  // leave the open descriptor's bytes intact, so it is not compared.
-  if (now.size !== file.stat.size || now.mtimeNs !== file.stat.mtimeNs) {
-    throw new RepresentationChangedError(`file changed while being sent: ${file.path}`);
-  }
-}
-
-/** Fills buffer[0, length) from the file at `position`; a file that ends early has changed under us. */
-async function readFully(file: FileRepresentation, buffer: Buffer, length: number, position: number): Promise<void> {
-  let filled = 0;
-  while (filled < length) {
-    const n = await pread(file.fd, buffer, filled, length - filled, position + filled);
-    if (n === 0) throw new RepresentationChangedError(`file shrank while being sent: ${file.path}`);
-    filled += n;
-  }
-}
-
-function pread(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fs.read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
-  });
-}
-
-/** Serves ascending spans from a one-shot stream: skips the bytes before each span, stops after the last. */
-function streamSource(stream: Readable, size: number): Source {
-  const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array | string>;
-  let position = 0; // offset of `pending` in the representation
-  let pending: Buffer | undefined;
-  async function next(): Promise<Buffer | undefined> {
-    if (pending !== undefined) {
-      const chunk = pending;
-      pending = undefined;
-      return chunk;
-    }
-    const result = await iterator.next();
-    if (result.done) return undefined;
-    const value = result.value;
-    if (Buffer.isBuffer(value)) return value;
-    return typeof value === 'string'
-      ? Buffer.from(value)
-      : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  }
-  return {
-    async *read(range, isLastSpan) {
-      let completed = false;
-      try {
-        while (position <= range.end) {
-          const chunk = await next();
-          if (chunk === undefined) throw new ShortRepresentationError(`stream ended at ${position} of ${size} bytes`);
-          const chunkEnd = position + chunk.length; // exclusive
-          if (chunkEnd <= range.start) {
-            position = chunkEnd;
-            continue;
-          }
-          const from = Math.max(0, range.start - position);
-          const to = Math.min(chunk.length, range.end + 1 - position);
-          yield chunk.subarray(from, to);
-          if (to < chunk.length) {
-            pending = chunk.subarray(to);
-            position += to;
-          } else {
-            position = chunkEnd;
-          }
-        }
-        completed = true;
-      } finally {
-        // Past the last span, or abandoned part-way: the rest of the stream is not wanted.
-        if (isLastSpan || !completed) await iterator.return?.();
-      }
-    },
-  };
 }

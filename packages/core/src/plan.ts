@@ -7,7 +7,8 @@ import { formatHttpDate } from './http-date.js';
 import { type MultipartPart, multipartLayout } from './multipart.js';
 import { evaluatePreconditions, ifRange } from './preconditions.js';
 import { type ByteRange, parseRange } from './range.js';
-import type { RepresentationInfo } from './representation.js';
+import type { RepresentationInfo, RepresentationMetadata } from './representation.js';
+import { NO_BODY, type ResponseBody, type ResponseDescription, type ResponseHeaders } from './response.js';
 
 /** The request as planning sees it: its method and Node's lowercase header object. */
 export interface PlanRequest {
@@ -26,13 +27,12 @@ export interface PlanOptions {
 }
 
 /** Response header fields of a plan, lowercase names. */
-export type PlanHeaders = Record<string, string>;
+export type PlanHeaders = ResponseHeaders;
 
-interface PlanBase {
-  readonly status: number;
+/** What every plan is: a response description (its body is `none` for HEAD and bodiless statuses). */
+interface PlanBase extends ResponseDescription {
   readonly headers: PlanHeaders;
-  /** False for HEAD and for statuses without content: send the headers only. */
-  readonly sendBody: boolean;
+  readonly body: ResponseBody;
 }
 
 /** 200 with the whole representation. */
@@ -92,20 +92,23 @@ export const NOT_MODIFIED_HEADERS: readonly string[] = [
 ];
 
 /**
- * Header fields that describe a body and so must not survive onto a 304, 412 or 416 that an adapter
- * builds on a response object already holding a handler's headers.
+ * The 304 or 412 that the preconditions of `request` give for a representation with these validators,
+ * or null when they pass. It needs no length, so it also applies to a body of unknown length.
  */
-export const CONTENT_HEADERS: readonly string[] = [
-  'content-type',
-  'content-length',
-  'content-range',
-  'content-encoding',
-  'content-language',
-  'content-disposition',
-  'content-md5',
-  'transfer-encoding',
-  'accept-ranges',
-];
+export function planConditional(
+  request: PlanRequest,
+  representation: RepresentationMetadata,
+): NotModifiedPlan | PreconditionFailedPlan | null {
+  // §13.2.2 steps 1-4: preconditions come before anything else, whatever Cache-Control says (§13.2.1).
+  const outcome = evaluatePreconditions(request.method, request.headers, representation);
+  if (outcome === 'not-modified') {
+    return { kind: 'not-modified', status: 304, headers: notModifiedHeaders(representation), body: NO_BODY };
+  }
+  if (outcome === 'precondition-failed') {
+    return { kind: 'precondition-failed', status: 412, headers: { 'content-length': '0' }, body: NO_BODY };
+  }
+  return null;
+}
 
 /** Decides the response to `request` for `representation`: 200, 206 (single or multipart), 304, 412 or 416. */
 export function planResponse(
@@ -117,14 +120,8 @@ export function planResponse(
   const size = representation.size;
   const sendBody = method !== 'HEAD';
 
-  // §13.2.2 steps 1-4: preconditions come before anything else, whatever Cache-Control says (§13.2.1).
-  const outcome = evaluatePreconditions(method, headers, representation);
-  if (outcome === 'not-modified') {
-    return { kind: 'not-modified', status: 304, headers: notModifiedHeaders(representation), sendBody: false };
-  }
-  if (outcome === 'precondition-failed') {
-    return { kind: 'precondition-failed', status: 412, headers: { 'content-length': '0' }, sendBody: false };
-  }
+  const conditional = planConditional(request, representation);
+  if (conditional !== null) return conditional;
 
   const rangeable = options.acceptRanges !== false;
   const base = representationHeaders(representation, rangeable);
@@ -141,7 +138,7 @@ export function planResponse(
           kind: 'range-not-satisfiable',
           status: 416,
           headers: { 'content-range': `bytes */${size}`, 'content-length': '0' },
-          sendBody: false,
+          body: NO_BODY,
         };
       }
       if (result.type === 'satisfiable') {
@@ -151,14 +148,18 @@ export function planResponse(
           const range = ranges[0] as ByteRange;
           base['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
           base['content-length'] = String(range.end - range.start + 1);
-          return { kind: 'partial', status: 206, headers: base, range, sendBody };
+          return {
+            kind: 'partial',
+            status: 206,
+            headers: base,
+            range,
+            body: sendBody ? { type: 'span', range } : NO_BODY,
+          };
         }
         // A one-shot stream can only go forwards: out-of-order or overlapping parts fall back to 200 (§14.2 MAY ignore).
         if (!representation.sequential || isAscending(ranges)) {
-          const bytes = 'bytes' in representation ? (representation.bytes as Uint8Array) : undefined;
-          const layout = multipartLayout(ranges, size, representation.contentType, (candidate) =>
-            bytes === undefined ? false : ranges.some((r) => containsAscii(bytes, candidate, r)),
-          );
+          // The content is scanned for the boundary as it is sent (RFC 2046 §5.1.1).
+          const layout = multipartLayout(ranges, size, representation.contentType);
           delete base['content-type'];
           base['content-type'] = `multipart/byteranges; boundary=${layout.boundary}`;
           base['content-length'] = String(layout.length);
@@ -169,7 +170,9 @@ export function planResponse(
             boundary: layout.boundary,
             parts: layout.parts,
             epilogue: layout.epilogue,
-            sendBody,
+            body: sendBody
+              ? { type: 'multipart', boundary: layout.boundary, parts: layout.parts, epilogue: layout.epilogue }
+              : NO_BODY,
           };
         }
       }
@@ -177,7 +180,14 @@ export function planResponse(
     }
   }
   base['content-length'] = String(size);
-  return { kind: 'full', status: 200, headers: base, range: size === 0 ? null : { start: 0, end: size - 1 }, sendBody };
+  const range = size === 0 ? null : { start: 0, end: size - 1 };
+  return {
+    kind: 'full',
+    status: 200,
+    headers: base,
+    range,
+    body: sendBody && range !== null ? { type: 'span', range } : NO_BODY,
+  };
 }
 
 /** The header fields of a 200 for this representation; callers add the length fields. */
@@ -194,7 +204,7 @@ function representationHeaders(representation: RepresentationInfo, rangeable: bo
 }
 
 /** §15.4.5: a 304 repeats the validators and caching fields a 200 would carry, nothing else. */
-function notModifiedHeaders(representation: RepresentationInfo): PlanHeaders {
+function notModifiedHeaders(representation: RepresentationMetadata): PlanHeaders {
   const headers: PlanHeaders = {};
   if (representation.etag !== undefined) headers.etag = representation.etag;
   if (representation.lastModified !== undefined) headers['last-modified'] = formatHttpDate(representation.lastModified);
@@ -213,12 +223,4 @@ function isAscending(ranges: readonly ByteRange[]): boolean {
     if ((ranges[i] as ByteRange).start <= (ranges[i - 1] as ByteRange).end) return false;
   }
   return true;
-}
-
-function containsAscii(bytes: Uint8Array, needle: string, range: ByteRange): boolean {
-  return Buffer.from(bytes.buffer, bytes.byteOffset + range.start, range.end - range.start + 1).includes(
-    needle,
-    0,
-    'latin1',
-  );
 }

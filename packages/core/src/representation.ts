@@ -1,13 +1,15 @@
 /**
- * Representations: the bytes a response selects from, with their length and validators.
- * A file is opened once and described by fstat of that descriptor; buffers and strings carry a
- * content-hash ETag; a stream is read once, front to back, and must declare its length.
+ * Representations: the bytes a response selects from, with their length and validators, and the one
+ * interface the core reads them through. Files, in-memory bytes and streams of known length are three
+ * implementations; any store that can read a span (a database blob, an object store's ranged GET) can
+ * be a fourth.
  */
 import { hash } from 'node:crypto';
 import fs, { type BigIntStats } from 'node:fs';
 import type { Readable } from 'node:stream';
+import type { ByteRange } from './range.js';
 
-/** Metadata shared by every representation; headers are lowercase. */
+/** Metadata shared by every representation; header names are lowercase. */
 export interface RepresentationMetadata {
   /** The entity-tag, quotes included (`"x"`, or `W/"x"` for a weak one); omit for none. */
   readonly etag?: string | undefined;
@@ -26,34 +28,63 @@ export interface RepresentationMetadata {
 export interface RepresentationInfo extends RepresentationMetadata {
   /** Length in bytes, a safe integer. */
   readonly size: number;
-  /** True when the bytes can only be read once, front to back (a stream). */
+  /** True when the bytes can be read only once, front to back: spans must then be ascending. */
   readonly sequential?: boolean | undefined;
 }
 
+/**
+ * A representation the core can plan and send. It reads through one of two methods: `readInto`
+ * (positioned reads into the caller's buffer, for stores with random access) or `stream` (the bytes
+ * of one span as chunks, for stores that answer ranged reads with a stream). Whoever sends it calls
+ * `close` once, when the response ends, fails or the client goes away.
+ */
+export interface Representation extends RepresentationInfo {
+  /** Fills `buffer` from offset `position` and resolves how many bytes it read (0 only past the end). */
+  readonly readInto?: ((buffer: Uint8Array, position: number) => Promise<number>) | undefined;
+  /** The bytes of `span` (inclusive), in order. */
+  readonly stream?: ((span: ByteRange) => AsyncIterable<Uint8Array>) | undefined;
+  /** Throws when the bytes no longer belong to the version planned; called along a long body and before its last chunk. */
+  readonly verify?: (() => void) | undefined;
+  /** Releases what the representation holds; safe to call more than once, on any copy. */
+  readonly close?: (() => void) | undefined;
+}
+
 /** A regular file opened once; every byte is read from `fd` with positioned reads. */
-export interface FileRepresentation extends RepresentationInfo {
+export interface FileRepresentation extends Representation {
   readonly kind: 'file';
   readonly path: string;
   readonly fd: number;
-  /** fstat of `fd` when it was opened; the body stream compares it to notice writes in place. */
+  /** fstat of `fd` when it was opened; `verify` compares it to notice writes in place. */
   readonly stat: BigIntStats;
+  readonly readInto: (buffer: Uint8Array, position: number) => Promise<number>;
+  readonly verify: () => void;
+  readonly close: () => void;
 }
 
 /** Bytes held in memory. */
-export interface BytesRepresentation extends RepresentationInfo {
+export interface BytesRepresentation extends Representation {
   readonly kind: 'bytes';
   readonly bytes: Uint8Array;
+  readonly readInto: (buffer: Uint8Array, position: number) => Promise<number>;
 }
 
 /** A readable stream of declared length, consumed once from its first byte. */
-export interface StreamRepresentation extends RepresentationInfo {
+export interface StreamRepresentation extends Representation {
   readonly kind: 'stream';
-  readonly stream: Readable;
   readonly sequential: true;
+  readonly stream: (span: ByteRange) => AsyncIterable<Uint8Array>;
+  readonly close: () => void;
 }
 
-/** Any source of bytes a response can be planned and streamed from. */
-export type Representation = FileRepresentation | BytesRepresentation | StreamRepresentation;
+/** Raised while sending when a file changed in place (size or mtime) since it was planned. */
+export class RepresentationChangedError extends Error {
+  readonly code = 'ERR_REPRESENTATION_CHANGED';
+}
+
+/** Raised while sending when a representation holds fewer bytes than it declared. */
+export class ShortRepresentationError extends Error {
+  readonly code = 'ERR_REPRESENTATION_SHORT';
+}
 
 /** How a file's validators are made. */
 export interface FileOptions extends Omit<RepresentationMetadata, 'etag' | 'lastModified'> {
@@ -85,7 +116,7 @@ export function fileEtag(stat: BigIntStats): string {
 
 /**
  * Opens a regular file once and describes it from fstat of that descriptor. The caller owns the
- * descriptor until it hands the representation to a response, or calls {@link closeRepresentation}.
+ * descriptor until it hands the representation to a response, or calls its `close`.
  */
 export async function openFile(path: string, options: FileOptions = {}): Promise<FileRepresentation> {
   const fd = await openReadOnly(path, options.followSymlinks === false ? NO_FOLLOW_FLAGS : READ_FLAGS);
@@ -120,16 +151,12 @@ function openReadOnly(path: string, flags: number | undefined): Promise<number> 
   });
 }
 
-/** fstat with nanosecond times, so that the ETag sees sub-second modifications. */
-export function fstatBig(fd: number): Promise<BigIntStats> {
-  return new Promise((resolve, reject) => {
-    fs.fstat(fd, { bigint: true }, (err, stat) => (err ? reject(err) : resolve(stat)));
-  });
-}
-
 function ignore(): void {}
 
-/** Builds a file representation from an open descriptor and its fstat; the representation then owns `fd`. */
+/**
+ * A file representation over an open descriptor and its fstat; it then owns `fd`. Its methods close over
+ * one shared state, so a spread copy (`{ ...file, etag }`) reads and closes the same descriptor, once.
+ */
 export function fileRepresentation(
   path: string,
   fd: number,
@@ -138,6 +165,7 @@ export function fileRepresentation(
 ): FileRepresentation {
   const etagMode = options.etag ?? 'strong';
   const etag = etagMode === false ? undefined : etagMode === 'weak' ? `W/${fileEtag(stat)}` : fileEtag(stat);
+  let closed = false;
   return {
     kind: 'file',
     path,
@@ -148,6 +176,28 @@ export function fileRepresentation(
     lastModified: options.lastModified === false ? undefined : Number(stat.mtimeMs),
     contentType: options.contentType,
     headers: options.headers,
+    readInto: (buffer, position) =>
+      new Promise((resolve, reject) => {
+        fs.read(fd, buffer, 0, buffer.byteLength, position, (err, n) => (err ? reject(err) : resolve(n)));
+      }),
+    verify: () => {
+      // fstat of an open descriptor never waits for the disk. mtime and size change with every write to
+      // the data; ctime also moves on rename or unlink, which leave the descriptor's bytes intact.
+      const now = fs.fstatSync(fd, { bigint: true });
+      if (now.size !== stat.size || now.mtimeNs !== stat.mtimeNs) {
+        throw new RepresentationChangedError(`file changed while being sent: ${path}`);
+      }
+    },
+    close: () => {
+      // A second close could hit a number the kernel has since handed to another file.
+      if (closed) return;
+      closed = true;
+      try {
+        fs.closeSync(fd); // a read-only descriptor closes without waiting for the disk
+      } catch {
+        // already closed by its owner: nothing more to release
+      }
+    },
   };
 }
 
@@ -170,6 +220,12 @@ export function bytesRepresentation(
     lastModified: metadata.lastModified,
     contentType: metadata.contentType,
     headers: metadata.headers,
+    readInto: (buffer, position) => {
+      const end = Math.min(bytes.byteLength, position + buffer.byteLength);
+      if (end <= position) return Promise.resolve(0);
+      buffer.set(bytes.subarray(position, end));
+      return Promise.resolve(end - position);
+    },
   };
 }
 
@@ -180,43 +236,65 @@ export function streamRepresentation(
   metadata: RepresentationMetadata = {},
 ): StreamRepresentation {
   if (!Number.isSafeInteger(size) || size < 0) throw new TypeError(`stream size must be a safe integer >= 0: ${size}`);
+  const cursor = new SpanCursor(stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array | string>, size);
   return {
     kind: 'stream',
-    stream,
     size,
     sequential: true,
     etag: metadata.etag,
     lastModified: metadata.lastModified,
     contentType: metadata.contentType,
     headers: metadata.headers,
+    stream: (span) => cursor.read(span),
+    close: () => {
+      stream.destroy();
+    },
   };
 }
 
-/**
- * What has been released, keyed by what every copy of a representation shares (`{ ...file, path }` copies
- * the object but not its fstat result or its stream), so that two copies can never close one
- * descriptor twice: the second close could hit a number the kernel has since handed to another file.
- */
-const closed = new WeakSet<object>();
+/** Reads ascending spans from a one-shot stream: skips the bytes before each span, keeps what follows it. */
+class SpanCursor {
+  /** Offset of `pending` (or of the next chunk) in the representation. */
+  private position = 0;
+  private pending: Uint8Array | undefined;
 
-/** Releases what a representation holds (a file's descriptor, a stream); safe to call more than once, on any copy. */
-export async function closeRepresentation(representation: Representation): Promise<void> {
-  const key =
-    representation.kind === 'file'
-      ? representation.stat
-      : representation.kind === 'stream'
-        ? representation.stream
-        : representation;
-  if (closed.has(key)) return;
-  closed.add(key);
-  if (representation.kind === 'file') {
-    // Closing a read-only descriptor does not wait for the disk either: one thread-pool trip less per request.
-    try {
-      fs.closeSync(representation.fd);
-    } catch {
-      // already closed by its owner: nothing more to release
+  constructor(
+    private readonly chunks: AsyncIterator<Uint8Array | string>,
+    private readonly size: number,
+  ) {}
+
+  async *read(span: ByteRange): AsyncGenerator<Uint8Array> {
+    while (this.position <= span.end) {
+      const chunk = await this.next();
+      const chunkEnd = this.position + chunk.byteLength; // exclusive
+      if (chunkEnd <= span.start) {
+        this.position = chunkEnd;
+        continue;
+      }
+      const from = Math.max(0, span.start - this.position);
+      const to = Math.min(chunk.byteLength, span.end + 1 - this.position);
+      if (to < chunk.byteLength) this.pending = chunk.subarray(to);
+      this.position += to;
+      yield chunk.subarray(from, to);
     }
-  } else if (representation.kind === 'stream') {
-    representation.stream.destroy();
   }
+
+  private async next(): Promise<Uint8Array> {
+    if (this.pending !== undefined) {
+      const chunk = this.pending;
+      this.pending = undefined;
+      return chunk;
+    }
+    const result = await this.chunks.next();
+    if (result.done === true) {
+      throw new ShortRepresentationError(`stream ended at ${this.position} of ${this.size} bytes`);
+    }
+    const value = result.value;
+    return typeof value === 'string' ? Buffer.from(value) : value;
+  }
+}
+
+/** Releases what a representation holds (a file's descriptor, a stream); safe to call more than once. */
+export function closeRepresentation(representation: Representation): void {
+  representation.close?.();
 }

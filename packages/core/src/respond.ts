@@ -1,96 +1,195 @@
 /**
- * Applying a plan to Node's `ServerResponse`: the one place where status, headers and body meet the
- * socket. Express uses it as is; plain `node:http` servers call {@link serveRepresentation}.
+ * The one writer onto Node's `ServerResponse`, used for directory serving, for `sendRange`, for route
+ * handlers' bodies that the interception planned, and by plain `node:http` servers.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import onFinished from 'on-finished';
-import { type BodyOptions, createBody, readSmallBody, writeFileRange } from './body.js';
-import { CONTENT_HEADERS, type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
-import type { ByteRange } from './range.js';
-import { closeRepresentation, type FileRepresentation, type Representation } from './representation.js';
+import { type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { type BodyOptions, bodyChunks, type ReadBuffers, readWholeBody } from './body.js';
+import { type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
+import { closeRepresentation, type Representation } from './representation.js';
+import { CONTENT_HEADERS, describesRepresentation, type ResponseDescription } from './response.js';
+
+/** The three calls a response is written with; by default the response's own (and so any layer wrapping them). */
+export interface ResponseWriter {
+  /** True when `write` is Node's own, whose callback always comes (read buffers may then be reused). */
+  readonly callsBack: boolean;
+  writeHead(status: number, headers: OutgoingHttpHeaders): void;
+  write(chunk: Uint8Array, callback: (error?: Error | null) => void): boolean;
+  end(chunk?: Uint8Array): void;
+}
+
+/** Options for {@link writeResponse}. */
+export interface WriteOptions extends BodyOptions {
+  /** How to write; default `res.writeHead`, `res.write` and `res.end` as they are on `res` now. */
+  readonly writer?: ResponseWriter;
+}
+
+/**
+ * Writes `response` to `res`, reading its body from `representation`, which it then owns and closes once
+ * the response ends, fails or the client goes away. Resolves when it is done. It rejects only for a
+ * failure before the status line was written (nothing has been sent: answer with an error); a failure
+ * after that destroys the connection, so the client sees a short body, never a complete-looking one.
+ */
+export async function writeResponse(
+  res: ServerResponse,
+  response: ResponseDescription,
+  representation?: Representation,
+  options: WriteOptions = {},
+): Promise<void> {
+  const writer = options.writer ?? ownWriter(res);
+  const release = (): void => {
+    if (representation !== undefined) closeRepresentation(representation);
+  };
+  if (!describesRepresentation(response)) {
+    // Fields a handler set for a body must not describe an answer that has none of it.
+    for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) res.removeHeader(name);
+  }
+  const body = response.body;
+  let chunks: AsyncGenerator<Uint8Array, void, undefined> | undefined;
+  let first: IteratorResult<Uint8Array, void> | undefined;
+  // Two read buffers used in turn only where the write's callback is sure to come: a layer that wraps
+  // `res.write` (compression) may never call it, so it gets fresh buffers.
+  const pool = writer.callsBack ? new BufferPool() : null;
+  try {
+    if (body.type === 'none' || body.type === 'bytes') {
+      release();
+      writer.writeHead(response.status, response.headers);
+      writer.end(body.type === 'bytes' ? body.bytes : undefined);
+      return;
+    }
+    const whole = readWholeBody(response, representation);
+    if (whole !== null) {
+      const bytes = await whole;
+      release();
+      if (res.destroyed) return;
+      writer.writeHead(response.status, response.headers);
+      writer.end(bytes);
+      return;
+    }
+    // The first chunk is read before the status line, so that a representation that cannot be read
+    // at all still becomes an error the framework answers.
+    chunks = bodyChunks(body, representation, options, pool ?? undefined);
+    first = await chunks.next();
+  } catch (err) {
+    release();
+    await chunks?.return();
+    throw err;
+  }
+  writer.writeHead(response.status, response.headers);
+  await stream(res, writer, chunks, first, pool).finally(release);
+}
+
+/** Writes the remaining chunks with backpressure from `write()`'s answer and `'drain'`, stopping when the client goes. */
+async function stream(
+  res: ServerResponse,
+  writer: ResponseWriter,
+  chunks: AsyncGenerator<Uint8Array, void, undefined>,
+  first: IteratorResult<Uint8Array, void>,
+  pool: BufferPool | null,
+): Promise<void> {
+  let closed = res.destroyed;
+  let wake: (() => void) | undefined;
+  const onClose = (): void => {
+    closed = true;
+    pool?.abort();
+    wake?.();
+  };
+  const onDrain = (): void => wake?.();
+  res.once('close', onClose);
+  try {
+    let next = first;
+    while (next.done !== true && !closed) {
+      const chunk = next.value;
+      const callback = pool === null ? ignoreError : pool.callbackFor(chunk);
+      if (!writer.write(chunk, callback) && !closed) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          res.once('drain', onDrain);
+        });
+        wake = undefined;
+        res.off('drain', onDrain);
+      }
+      if (closed) break;
+      next = await chunks.next();
+    }
+    if (!closed) writer.end();
+  } catch (err) {
+    res.destroy(err as Error);
+  } finally {
+    res.off('close', onClose);
+    await chunks.return().catch(ignoreError);
+  }
+}
+
+function ignoreError(): void {}
+
+function ownWriter(res: ServerResponse): ResponseWriter {
+  return {
+    callsBack: res.write === ServerResponse.prototype.write,
+    writeHead: (status, headers) => {
+      res.writeHead(status, headers);
+    },
+    write: (chunk, callback) => res.write(chunk, callback),
+    end: (chunk) => {
+      if (chunk === undefined) res.end();
+      else res.end(chunk);
+    },
+  };
+}
+
+/**
+ * Two read buffers used in turn, a buffer read into again only after the write that carried it called
+ * back: a long body then allocates nothing per chunk (a fresh buffer per read makes V8 run a full
+ * collection every few dozen megabytes).
+ */
+class BufferPool implements ReadBuffers {
+  private readonly slots: { buffer: Buffer | undefined; written: Promise<void> }[] = [
+    { buffer: undefined, written: Promise.resolve() },
+    { buffer: undefined, written: Promise.resolve() },
+  ];
+  private turn = 0;
+  private aborted: Promise<void>;
+  private abortNow!: () => void;
+
+  constructor() {
+    this.aborted = new Promise((resolve) => {
+      this.abortNow = resolve;
+    });
+  }
+
+  async acquire(size: number): Promise<Buffer> {
+    const slot = this.slots[this.turn] as (typeof this.slots)[number];
+    this.turn ^= 1;
+    await Promise.race([slot.written, this.aborted]);
+    if (slot.buffer === undefined || slot.buffer.length < size) slot.buffer = Buffer.allocUnsafeSlow(size);
+    return slot.buffer;
+  }
+
+  /** The write callback for `chunk`: when it comes, the buffer under `chunk` may be read into again. */
+  callbackFor(chunk: Uint8Array): (error?: Error | null) => void {
+    const slot = this.slots.find((s) => s.buffer !== undefined && s.buffer.buffer === chunk.buffer);
+    if (slot === undefined) return ignoreError;
+    let done!: () => void;
+    slot.written = new Promise((resolve) => {
+      done = resolve;
+    });
+    return () => done();
+  }
+
+  /** The client went away: nothing waits for callbacks any more. */
+  abort(): void {
+    this.abortNow();
+  }
+}
 
 /** Options for {@link serveRepresentation}: planning and body options together. */
 export interface ServeOptions extends PlanOptions, BodyOptions {}
 
 /**
- * Writes `plan` to `res` and streams its body from `representation`, which it then owns: the
- * descriptor or stream is released when the response ends, fails, or the client goes away.
+ * Plans and sends the response to `req` for `representation` on a plain `node:http` response, and
+ * returns the plan; the representation is closed when the response is done. A failure before the
+ * status line is answered with an empty 500 (there is no framework to hand it to); after it, the
+ * connection is destroyed.
  */
-export function sendPlan(
-  res: ServerResponse,
-  plan: ResponsePlan,
-  representation: Representation,
-  options: BodyOptions = {},
-): void {
-  const release = (): void => {
-    void closeRepresentation(representation);
-  };
-  if (plan.kind !== 'full' && plan.kind !== 'partial' && plan.kind !== 'multipart') {
-    // Headers a handler set for a body must not describe a response that has none.
-    for (const name of CONTENT_HEADERS) res.removeHeader(name);
-  }
-  let small: Promise<Buffer> | null;
-  let largeFileSpan: ByteRange | null = null;
-  let body: ReturnType<typeof createBody>;
-  try {
-    small = readSmallBody(plan, representation);
-    largeFileSpan = small === null ? fileSpan(plan, representation) : null;
-    body = small === null && largeFileSpan === null ? createBody(plan, representation, options) : null;
-  } catch (err) {
-    release();
-    throw err;
-  }
-  if (small !== null) {
-    // A small body is read whole first, then sent with its headers in one write.
-    small.then(
-      (bytes) => {
-        release();
-        if (!res.destroyed) res.writeHead(plan.status, plan.headers).end(bytes);
-      },
-      (err: unknown) => {
-        release();
-        res.destroy(err as Error);
-      },
-    );
-    return;
-  }
-  res.writeHead(plan.status, plan.headers);
-  if (body === null && largeFileSpan !== null) {
-    // One span of a file, written with recycled buffers; the descriptor is closed once writing stops.
-    writeFileRange(representation as FileRepresentation, largeFileSpan, res, options).then(
-      (complete) => {
-        release();
-        if (complete) res.end();
-      },
-      (err: unknown) => {
-        release();
-        res.destroy(err as Error);
-      },
-    );
-    return;
-  }
-  if (body === null) {
-    res.end();
-    release();
-    return;
-  }
-  const stream = body;
-  // The descriptor is closed only after the body stream has stopped reading from it.
-  stream.once('close', release);
-  // A source error after the headers went out cannot become an error status: cut the connection
-  // so the client sees a short body, never a complete-looking wrong one.
-  stream.once('error', (err) => res.destroy(err));
-  onFinished(res, () => stream.destroy());
-  stream.pipe(res);
-}
-
-/** The one span a 200 or single-range 206 sends from a file, or null for every other body. */
-function fileSpan(plan: ResponsePlan, representation: Representation): ByteRange | null {
-  if (!plan.sendBody || representation.kind !== 'file') return null;
-  return plan.kind === 'full' || plan.kind === 'partial' ? plan.range : null;
-}
-
-/** Plans and sends the response to `req` for `representation` on a plain `node:http` response. */
 export function serveRepresentation(
   req: IncomingMessage,
   res: ServerResponse,
@@ -98,6 +197,19 @@ export function serveRepresentation(
   options: ServeOptions = {},
 ): ResponsePlan {
   const plan = planResponse({ method: req.method ?? 'GET', headers: req.headers }, representation, options);
-  sendPlan(res, plan, representation, options);
+  writeResponse(res, plan, representation, options).catch(() => {
+    if (res.headersSent || res.destroyed) res.destroy();
+    else res.writeHead(500, { 'content-length': '0' }).end();
+  });
   return plan;
+}
+
+/** Sends a plan made by {@link planResponse} for `representation` on `res` (see {@link writeResponse}). */
+export function sendPlan(
+  res: ServerResponse,
+  plan: ResponsePlan,
+  representation: Representation,
+  options: BodyOptions = {},
+): Promise<void> {
+  return writeResponse(res, plan, representation, options);
 }

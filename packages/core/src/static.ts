@@ -18,7 +18,7 @@ import {
 /** The outcome of looking a URL path up under a root. */
 export type StaticResult =
   | { readonly kind: 'file'; readonly file: FileRepresentation }
-  /** A directory asked for without its trailing slash: answer with {@link directoryRedirect}. */
+  /** A directory asked for without its trailing slash: answer with a 301 to the path plus `/`. */
   | { readonly kind: 'redirect' }
   | { readonly kind: 'refused'; readonly status: 400 | 403; readonly reason: string }
   | { readonly kind: 'miss' };
@@ -211,42 +211,4 @@ async function openInRoot(
 
 function isCode(err: unknown, codes: Set<string>): boolean {
   return typeof err === 'object' && err !== null && codes.has(String((err as { code?: unknown }).code));
-}
-
-/** A 301 to a directory's path with a trailing slash, keeping the query. */
-export interface DirectoryRedirect {
-  readonly status: 301;
-  readonly headers: Record<string, string>;
-  readonly body: string;
-}
-
-/**
- * The redirect for a directory requested without its slash. `originalUrl` is the request-target as
- * received; leading slashes and backslashes collapse to one slash so `Location` stays on this host.
- */
-export function directoryRedirect(originalUrl: string): DirectoryRedirect {
-  const q = originalUrl.indexOf('?');
-  const pathname = q === -1 ? originalUrl : originalUrl.slice(0, q);
-  const query = q === -1 ? '' : originalUrl.slice(q);
-  // `//host` and `/\host` are network-path references to browsers; `\` is never needed in our paths.
-  const safePath = `/${pathname.replace(/^[/\\]+/, '').replace(/\\/g, '%5C')}/`.replace(/^\/\/+/, '/');
-  const location = encodeLocation(safePath + query);
-  const escaped = location.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-  const body = `<!DOCTYPE html>\n<title>Moved Permanently</title>\n<p>Moved to <a href="${escaped}">${escaped}</a>.</p>\n`;
-  return {
-    status: 301,
-    headers: {
-      location,
-      'content-type': 'text/html; charset=utf-8',
-      'content-length': String(Buffer.byteLength(body)),
-      'content-security-policy': "default-src 'none'",
-      'x-content-type-options': 'nosniff',
-    },
-    body,
-  };
-}
-
-/** Percent-encodes what may not appear raw in a header value, leaving existing escapes alone. */
-function encodeLocation(value: string): string {
-  return value.replace(/%(?![0-9A-Fa-f]{2})|[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
 }
