@@ -2,7 +2,7 @@
  * What each adapter factory must build, framework by framework: the named route scenarios and the
  * bodies they send. Every route is mounted at `/r/<name>`.
  */
-import type { RangeServeOptions } from '@range-serve/core';
+import type { RangeServeOptions, Representation } from '@range-serve/core';
 
 /** The bytes most scenarios send. */
 export const BODY = Buffer.from('The quick brown fox jumps over the lazy dog. 0123456789');
@@ -33,6 +33,9 @@ export const DOWNLOAD_NAME = 'naïve report.txt';
  * - `send-range-bytes`: `sendRange` with `bytesRepresentation(BODY, { contentType: 'text/plain' })`.
  * - `send-range-stream`: `sendRange` with `streamRepresentation(Readable.from(three chunks of BODY), BODY.length)`.
  * - `send-range-download`: like `send-range-file` with the option `download: DOWNLOAD_NAME`.
+ * - `send-range-store`: `sendRange` with {@link storeRepresentation}`()`, a user's store read through `readInto`.
+ * - `send-range-unreadable`: `sendRange` with {@link storeRepresentation}`({ failAt: 0 })`: no byte can be read.
+ * - `send-range-fails-later`: `sendRange` with {@link storeRepresentation}`({ failAt: STORE_FAILS_AT })`.
  */
 export const SCENARIOS = [
   'buffer',
@@ -48,7 +51,41 @@ export const SCENARIOS = [
   'send-range-bytes',
   'send-range-stream',
   'send-range-download',
+  'send-range-store',
+  'send-range-unreadable',
+  'send-range-fails-later',
 ] as const;
+
+/** The length of {@link storeRepresentation}'s content, and the offset from which its failing variant fails. */
+export const STORE_SIZE = 2 * 1024 * 1024;
+export const STORE_FAILS_AT = 1024 * 1024;
+
+/** Byte `i` of the store's content. */
+export function storeByte(i: number): number {
+  return (i * 31 + 7) & 0xff;
+}
+
+/**
+ * A representation over a store of our own (no file, no buffer): STORE_SIZE computed bytes read by
+ * offset, as a database blob or an object store would be. With `failAt`, a read at or past that offset
+ * rejects, as a store that went away does.
+ */
+export function storeRepresentation(options: { readonly failAt?: number } = {}): Representation {
+  return {
+    size: STORE_SIZE,
+    etag: '"store-v1"',
+    contentType: 'application/octet-stream',
+    readInto: async (buffer, position) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (options.failAt !== undefined && position + buffer.byteLength > options.failAt) {
+        throw new Error('the store went away');
+      }
+      const n = Math.min(buffer.byteLength, STORE_SIZE - position);
+      for (let i = 0; i < n; i++) buffer[i] = storeByte(position + i);
+      return n;
+    },
+  };
+}
 
 /** One named route scenario. */
 export type Scenario = (typeof SCENARIOS)[number];

@@ -14,7 +14,10 @@ import {
   OWN_ETAG,
   type RunningServer,
   SCENARIOS,
+  STORE_FAILS_AT,
+  STORE_SIZE,
   type ServerFactory,
+  storeByte,
   type ServerSetup,
   TEXT,
 } from './scenarios.ts';
@@ -467,6 +470,66 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
           res.headers['content-disposition'],
           `attachment; filename="naive report.txt"; filename*=UTF-8''na%C3%AFve%20report.txt`,
         );
+      });
+
+      it("send-range-store: a user's store read through readInto is ranged like a file", async () => {
+        const res = await get(s, '/r/send-range-store', { range: 'bytes=1000-1009,2000000-' });
+        assert.equal(res.status, 206);
+        const parts = await parseMultipart(res.body, res.headers['content-type'] ?? '');
+        const expected = (start: number, end: number) =>
+          Buffer.from(Array.from({ length: end - start + 1 }, (_, i) => storeByte(start + i)));
+        assert.deepEqual(
+          parts.map((p) => p.headers['content-range']),
+          [`bytes 1000-1009/${STORE_SIZE}`, `bytes 2000000-${STORE_SIZE - 1}/${STORE_SIZE}`],
+        );
+        assert.deepEqual(parts[0]?.body, expected(1000, 1009));
+        assert.deepEqual(parts[1]?.body, expected(2000000, STORE_SIZE - 1));
+        const whole = await get(s, '/r/send-range-store');
+        assert.equal(whole.status, 200);
+        assert.equal(whole.headers.etag, '"store-v1"');
+        assert.deepEqual(whole.body, expected(0, STORE_SIZE - 1));
+      });
+    });
+
+    describe('errors reach the framework', () => {
+      const failing = serve(() => ({
+        root: fx.root,
+        options: {
+          setHeaders() {
+            throw new Error('setHeaders failed');
+          },
+        },
+      }));
+      const routesOnly = serve(() => ({ routes: SCENARIOS }));
+
+      it('a setHeaders that throws becomes the framework error response (500), and the server lives on', async () => {
+        const res = await get(failing, '/hello.txt');
+        assert.equal(res.status, 500);
+        assert.equal(res.body.toString(), 'error');
+        const again = await get(failing, '/hello.txt', { range: 'bytes=0-1' });
+        assert.equal(again.status, 500);
+      });
+
+      it('a representation whose first read fails becomes the framework error response (500)', async () => {
+        for (const range of [undefined, 'bytes=0-9', 'bytes=0-9,100-109']) {
+          const res = await get(routesOnly, '/r/send-range-unreadable', range === undefined ? {} : { range });
+          assert.equal(res.status, 500, String(range));
+          assert.equal(res.body.toString(), 'error', String(range));
+        }
+      });
+
+      it('a read that fails after the headers cuts the connection: the client never sees a complete body', async () => {
+        const outcome = await get(routesOnly, '/r/send-range-fails-later').then(
+          (res) => ({ status: res.status, length: res.body.length }),
+          (err: unknown) => ({ error: err }),
+        );
+        if ('status' in outcome) {
+          assert.equal(outcome.status, 200);
+          assert.ok(outcome.length < STORE_SIZE, `a short body (${outcome.length} of ${STORE_SIZE})`);
+          assert.ok(outcome.length <= STORE_FAILS_AT);
+        } else {
+          assert.match(String(outcome.error), /aborted|socket hang up|ECONNRESET/);
+        }
       });
     });
   });

@@ -14,6 +14,8 @@ import {
   type Scenario,
   type ServerFactory,
   type ServerSetup,
+  STORE_FAILS_AT,
+  storeRepresentation,
   TEXT,
 } from '../conformance/scenarios.ts';
 
@@ -65,6 +67,9 @@ function routes(setup: ServerSetup): Record<Scenario, Handler> {
         ),
       ),
     'send-range-download': async (req, res) => sendRange(req, res, await openFile(file), { download: DOWNLOAD_NAME }),
+    'send-range-store': (req, res) => sendRange(req, res, storeRepresentation()),
+    'send-range-unreadable': (req, res) => sendRange(req, res, storeRepresentation({ failAt: 0 })),
+    'send-range-fails-later': (req, res) => sendRange(req, res, storeRepresentation({ failAt: STORE_FAILS_AT })),
   };
 }
 

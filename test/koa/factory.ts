@@ -17,6 +17,8 @@ import {
   type Scenario,
   type ServerFactory,
   type ServerSetup,
+  STORE_FAILS_AT,
+  storeRepresentation,
   TEXT,
 } from '../conformance/scenarios.ts';
 
@@ -84,6 +86,9 @@ function routes(setup: ServerSetup): Record<Scenario, (ctx: Context) => unknown>
         ),
       ),
     'send-range-download': async (ctx) => sendRange(ctx, await openFile(file), { download: DOWNLOAD_NAME }),
+    'send-range-store': (ctx) => sendRange(ctx, storeRepresentation()),
+    'send-range-unreadable': (ctx) => sendRange(ctx, storeRepresentation({ failAt: 0 })),
+    'send-range-fails-later': (ctx) => sendRange(ctx, storeRepresentation({ failAt: STORE_FAILS_AT })),
   };
 }
 

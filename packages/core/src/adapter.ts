@@ -9,6 +9,7 @@ export {
   bodyChunks,
   createBody,
   type FlushedSink,
+  openBody,
   type ReadBuffers,
   readWholeBody,
   SequentialBody,

@@ -274,6 +274,21 @@ export function createBody(
 }
 
 /**
+ * {@link createBody}, with the first chunk read before it resolves: a representation that cannot be read
+ * at all rejects here, before any status line, so that the framework can still answer with an error.
+ */
+export async function openBody(
+  response: ResponseDescription,
+  representation: Representation | undefined,
+  options: BodyStreamOptions = {},
+): Promise<Readable | null> {
+  if (response.body.type === 'none') return null;
+  const stream = new BodyStream(response.body, representation, options);
+  await stream.prime();
+  return stream;
+}
+
+/**
  * A body as a Readable. Its read buffer is reused only when nothing can still refer to the chunk it last
  * carried: it is piped straight into `options.destination`, the pipe is its only reader, nothing waits in
  * its own queue, and the destination has written out everything. Otherwise each read gets a fresh buffer.
@@ -283,6 +298,7 @@ class BodyStream extends Readable {
   private spare: Buffer | undefined;
   private direct = false;
   private reading: Promise<void> | undefined;
+  private primed: IteratorResult<Uint8Array, void> | undefined;
 
   constructor(
     body: ResponseBody,
@@ -311,8 +327,20 @@ class BodyStream extends Readable {
     return this.spare;
   }
 
+  /** Reads the first chunk now; it is pushed on the first `_read`. Rejects when it cannot be read. */
+  async prime(): Promise<void> {
+    const first = await this.chunks.next();
+    this.primed = first;
+  }
+
   override _read(): void {
     if (this.reading !== undefined) return;
+    const primed = this.primed;
+    if (primed !== undefined) {
+      this.primed = undefined;
+      this.push(primed.done === true ? null : primed.value);
+      return;
+    }
     this.reading = this.chunks.next().then(
       (result) => {
         this.reading = undefined;

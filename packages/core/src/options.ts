@@ -235,7 +235,7 @@ function baseName(path: string): string {
 }
 
 /** The header fields a response object may already hold that override a representation's. */
-export const OVERRIDABLE_HEADERS: readonly string[] = [
+export const OVERRIDABLE_HEADERS: readonly string[] = Object.freeze([
   'content-type',
   'etag',
   'last-modified',
@@ -244,7 +244,7 @@ export const OVERRIDABLE_HEADERS: readonly string[] = [
   'content-disposition',
   'content-location',
   'vary',
-];
+]);
 
 /**
  * A copy of `representation` with the header fields that `getHeader` (a response after `setHeaders`)

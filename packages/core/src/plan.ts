@@ -82,14 +82,14 @@ export type ResponsePlan =
   FullPlan | PartialPlan | MultipartPlan | NotModifiedPlan | PreconditionFailedPlan | RangeNotSatisfiablePlan;
 
 /** RFC 9110 §15.4.5: the fields a 304 carries when a 200 would have had them (Date is the server's). */
-export const NOT_MODIFIED_HEADERS: readonly string[] = [
+export const NOT_MODIFIED_HEADERS: readonly string[] = Object.freeze([
   'etag',
   'last-modified',
   'cache-control',
   'expires',
   'vary',
   'content-location',
-];
+]);
 
 /**
  * The 304 or 412 that the preconditions of `request` give for a representation with these validators,

@@ -8,13 +8,13 @@ import { Readable, Stream } from 'node:stream';
 import type { RangeServeOptions, Representation, ResponseDescription, ResponsePlan } from '@range-serve/core';
 import {
   CONTENT_HEADERS,
-  createBody,
   describesRepresentation,
   type HandlerBody,
   type HandlerOutcome,
   type NormalizedOptions,
   planHandlerBody,
   planHandlerFile,
+  openBody,
   planSendRange,
   rangeServer,
   readWholeBody,
@@ -121,7 +121,7 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
     const body0 = response.body;
     if (body0.type === 'bytes') body = Buffer.from(body0.bytes.buffer, body0.bytes.byteOffset, body0.bytes.byteLength);
     else if (body0.type !== 'none') {
-      body = (await readWholeBody(response, rep)) ?? createBody(response, rep, { destination: ctx.res });
+      body = (await readWholeBody(response, rep)) ?? (await openBody(response, rep, { destination: ctx.res }));
     }
   } catch (err) {
     release();
