@@ -64,11 +64,18 @@ function full(rep: RepresentationInfo = REP, acceptRanges = 'bytes'): Expected {
   };
 }
 
+/** A 206 carries no-transform (RFC 9111 §5.2.2.6), so no layer re-encodes bytes its Content-Range describes. */
+function partialHeaders(rep: RepresentationInfo): PlanHeaders {
+  const h = baseHeaders(rep);
+  h['cache-control'] = h['cache-control'] === undefined ? 'no-transform' : `${h['cache-control']}, no-transform`;
+  return h;
+}
+
 function partial(start: number, end: number, rep: RepresentationInfo = REP): Expected {
   return {
     kind: 'partial',
     headers: {
-      ...baseHeaders(rep),
+      ...partialHeaders(rep),
       'content-range': `bytes ${start}-${end}/${rep.size}`,
       'content-length': String(end - start + 1),
     },
@@ -78,7 +85,7 @@ function partial(start: number, end: number, rep: RepresentationInfo = REP): Exp
 
 /** A multipart expectation; content-type and content-length are checked against the plan's boundary. */
 function multipart(spans: [number, number][], rep: RepresentationInfo = REP): Expected {
-  const headers = baseHeaders(rep);
+  const headers = partialHeaders(rep);
   delete headers['content-type'];
   return {
     kind: 'multipart',
@@ -226,8 +233,22 @@ describe('planResponse: Order of evaluation (RFC 9110 13.2.2)', () => {
       expected: NOT_MODIFIED,
     },
     {
-      name: 'If-None-Match with a weak form of the current ETag is 304',
+      name: 'If-None-Match with the weak form of the current ETag (an encoded copy) is a 304 naming that form',
       headers: { 'if-none-match': '"x", W/"v1"' },
+      expected: { kind: 'not-modified', headers: { ...NOT_MODIFIED.headers, etag: 'W/"v1"' } },
+    },
+    {
+      name: 'If-None-Match with the weak form of the current ETag adds Accept-Encoding to Vary',
+      headers: { 'if-none-match': 'W/"v1"' },
+      rep: { ...REP, headers: { ...EXTRA, vary: 'Origin' } },
+      expected: {
+        kind: 'not-modified',
+        headers: { ...NOT_MODIFIED.headers, etag: 'W/"v1"', vary: 'Origin, Accept-Encoding' },
+      },
+    },
+    {
+      name: 'If-None-Match with both forms of the current ETag is a 304 with the strong one',
+      headers: { 'if-none-match': 'W/"v1", "v1"' },
       expected: NOT_MODIFIED,
     },
     { name: 'If-None-Match: * is 304', headers: { 'if-none-match': '*' }, expected: NOT_MODIFIED },

@@ -266,6 +266,12 @@ function meaningOf(c: Case): RequestMeaning {
   };
 }
 
+/** Whether If-None-Match lists the current tag in its weak form only. */
+function onlyWeakForm(meaning: RequestMeaning): boolean {
+  const inm = meaning.ifNoneMatch;
+  return inm?.kind === 'list' && inm.weakCurrent && !inm.strongCurrent;
+}
+
 function headerLines(c: Case): HeaderLine[] {
   const out: HeaderLine[] = [];
   const add = (name: string, values: readonly (string | Value<unknown>)[] | undefined) => {
@@ -281,7 +287,13 @@ function headerLines(c: Case): HeaderLine[] {
 }
 
 /** Asserts that `res` is one of `allowed`, with exact bytes and the headers BEHAVIOUR.md "Responses" lists. */
-async function assertAllowed(res: RawReply, allowed: Answer[], content: Buffer, etag: string): Promise<void> {
+async function assertAllowed(
+  res: RawReply,
+  allowed: Answer[],
+  content: Buffer,
+  etag: string,
+  meaning: RequestMeaning,
+): Promise<void> {
   const size = content.length;
   const label = `${res.status}, allowed ${JSON.stringify(allowed)}`;
   assert.ok(res.complete, `${label}: body shorter than its Content-Length`);
@@ -301,7 +313,9 @@ async function assertAllowed(res: RawReply, allowed: Answer[], content: Buffer, 
         label,
       );
       assert.equal(res.body.length, 0);
-      assert.equal(res.headers.etag, etag);
+      // A client holding only the weak form of the tag got an encoded copy: its 304 names that form.
+      if (meaning.ifNoneMatch?.kind === 'unknown') assert.ok([etag, `W/${etag}`].includes(res.headers.etag ?? ''));
+      else assert.equal(res.headers.etag, onlyWeakForm(meaning) ? `W/${etag}` : etag);
       assert.equal(res.headers['content-length'], undefined);
       assert.equal(res.headers['content-type'], undefined);
       return;
@@ -390,7 +404,7 @@ for (const adapter of ADAPTERS) {
             assert.equal(res.status, 400);
             return;
           }
-          await assertAllowed(res, allowedAnswers(meaningOf(c), SIZE, MTIME_S), content, etag);
+          await assertAllowed(res, allowedAnswers(meaningOf(c), SIZE, MTIME_S), content, etag, meaningOf(c));
         }),
         { numRuns: RUNS },
       );

@@ -3,6 +3,8 @@
  * No I/O, no streams, no framework objects: the adapters apply the plan.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { mergeVary } from './coding.js';
+import { parseEntityTagList } from './etag.js';
 import { formatHttpDate } from './http-date.js';
 import { type MultipartPart, multipartLayout } from './multipart.js';
 import { evaluatePreconditions, ifRange } from './preconditions.js';
@@ -102,7 +104,7 @@ export function planConditional(
   // §13.2.2 steps 1-4: preconditions come before anything else, whatever Cache-Control says (§13.2.1).
   const outcome = evaluatePreconditions(request.method, request.headers, representation);
   if (outcome === 'not-modified') {
-    return { kind: 'not-modified', status: 304, headers: notModifiedHeaders(representation), body: NO_BODY };
+    return { kind: 'not-modified', status: 304, headers: notModifiedHeaders(request, representation), body: NO_BODY };
   }
   if (outcome === 'precondition-failed') {
     return { kind: 'precondition-failed', status: 412, headers: { 'content-length': '0' }, body: NO_BODY };
@@ -147,6 +149,7 @@ export function planResponse(
         if (ranges.length === 1) {
           const range = ranges[0] as ByteRange;
           base['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
+          base['cache-control'] = withNoTransform(base['cache-control']);
           base['content-length'] = String(range.end - range.start + 1);
           return {
             kind: 'partial',
@@ -162,6 +165,7 @@ export function planResponse(
           const layout = multipartLayout(ranges, size, representation.contentType);
           delete base['content-type'];
           base['content-type'] = `multipart/byteranges; boundary=${layout.boundary}`;
+          base['cache-control'] = withNoTransform(base['cache-control']);
           base['content-length'] = String(layout.length);
           return {
             kind: 'multipart',
@@ -203,10 +207,17 @@ function representationHeaders(representation: RepresentationInfo, rangeable: bo
   return headers;
 }
 
-/** §15.4.5: a 304 repeats the validators and caching fields a 200 would carry, nothing else. */
-function notModifiedHeaders(representation: RepresentationMetadata): PlanHeaders {
+/**
+ * §15.4.5: a 304 repeats the validators and caching fields a 200 would carry, nothing else. A client
+ * that holds only the weak form of our strong tag got it from a layer that encoded the body on the fly:
+ * its 304 names that form, so that a cache freshens the encoded response it stored (RFC 9111 §4.3.4),
+ * and the `Vary: Accept-Encoding` that response carried.
+ */
+function notModifiedHeaders(request: PlanRequest, representation: RepresentationMetadata): PlanHeaders {
   const headers: PlanHeaders = {};
-  if (representation.etag !== undefined) headers.etag = representation.etag;
+  const etag = representation.etag;
+  const encodedForm = etag !== undefined && holdsOnlyWeakForm(request.headers['if-none-match'], etag);
+  if (etag !== undefined) headers.etag = encodedForm ? `W/${etag}` : etag;
   if (representation.lastModified !== undefined) headers['last-modified'] = formatHttpDate(representation.lastModified);
   const extra = representation.headers;
   if (extra !== undefined) {
@@ -215,7 +226,23 @@ function notModifiedHeaders(representation: RepresentationMetadata): PlanHeaders
       if (value !== undefined) headers[name] = value;
     }
   }
+  if (encodedForm) headers.vary = mergeVary(headers.vary, 'Accept-Encoding');
   return headers;
+}
+
+/** Whether `ifNoneMatch` lists `W/<etag>` for our strong `etag` but not `etag` itself. */
+function holdsOnlyWeakForm(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined || !etag.startsWith('"')) return false;
+  const list = parseEntityTagList(ifNoneMatch);
+  if (list?.type !== 'tags') return false;
+  const same = list.tags.filter((tag) => tag.opaque === etag);
+  return same.length > 0 && same.every((tag) => tag.weak);
+}
+
+/** §8.8.3 and RFC 9111 §5.2.2.6: no intermediary may transform a 206's content, or its Content-Range would lie. */
+function withNoTransform(cacheControl: string | undefined): string {
+  if (cacheControl === undefined || cacheControl.trim() === '') return 'no-transform';
+  return /(^|,)\s*no-transform\s*(,|$)/i.test(cacheControl) ? cacheControl : `${cacheControl}, no-transform`;
 }
 
 function isAscending(ranges: readonly ByteRange[]): boolean {

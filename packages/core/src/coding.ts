@@ -1,0 +1,52 @@
+/**
+ * Content codings applied by another layer (compression, koa-compress, or any middleware that sets
+ * `Content-Encoding` on the fly, before or after range-serve). The encoded bytes are not the
+ * representation's bytes, so they never carry its strong entity-tag (RFC 9110 §8.8.3.3: a strong tag
+ * changes with every change of the bytes sent, coding included): the tag is made weak, as nginx does
+ * for gzip on the fly, and `Vary: Accept-Encoding` is merged in (§12.5.5). `If-Range` with that weak
+ * tag then never selects identity bytes (§13.1.5), while `If-None-Match` still matches it (weak
+ * comparison, §13.1.2).
+ */
+import type { ServerResponse } from 'node:http';
+
+const guarded = new WeakSet<ServerResponse>();
+
+/**
+ * Watches `res` for a content coding set by any layer: from then on a strong `ETag` on it is made weak
+ * and `Vary` names `Accept-Encoding`. Installed once per response (later calls do nothing), by wrapping
+ * `setHeader` as `on-headers` wraps `writeHead`.
+ */
+export function guardContentCodings(res: ServerResponse): void {
+  if (guarded.has(res)) return;
+  guarded.add(res);
+  const setHeader = res.setHeader;
+  const set = (name: string, value: string): void => {
+    Reflect.apply(setHeader, res, [name, value]);
+  };
+  res.setHeader = function setHeaderWatched(this: ServerResponse, name: string, value: unknown) {
+    const result = Reflect.apply(setHeader, this, [name, value]) as ServerResponse;
+    const lower = name.toLowerCase();
+    if ((lower === 'content-encoding' || lower === 'etag') && isContentCoding(res.getHeader('content-encoding'))) {
+      const etag = res.getHeader('etag');
+      if (typeof etag === 'string' && etag.startsWith('"')) set('etag', `W/${etag}`);
+      const vary = res.getHeader('vary');
+      const merged = mergeVary(vary === undefined ? undefined : String(vary), 'Accept-Encoding');
+      if (merged !== vary) set('vary', merged);
+    }
+    return result;
+  } as ServerResponse['setHeader'];
+}
+
+/** Whether a `Content-Encoding` value names a coding (anything but absent, empty or `identity`). */
+export function isContentCoding(value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  const text = (Array.isArray(value) ? value.join(',') : String(value)).trim().toLowerCase();
+  return text !== '' && text !== 'identity';
+}
+
+/** `vary` with `field` added unless it is there already (or `*` is); case-insensitive, order kept. */
+export function mergeVary(vary: string | undefined, field: string): string {
+  if (vary === undefined || vary.trim() === '') return field;
+  const names = vary.split(',').map((name) => name.trim().toLowerCase());
+  return names.includes('*') || names.includes(field.toLowerCase()) ? vary : `${vary}, ${field}`;
+}
