@@ -196,6 +196,36 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         });
       }
 
+      const insideRoot: [string, () => Buffer][] = [
+        ['/dir/../hello.txt', () => fx.hello],
+        ['/./hello.txt', () => fx.hello],
+        ['/dir/%2e%2e/hello.txt', () => fx.hello],
+        ['/dir/./index.html', () => Buffer.from(fx.indexHtml)],
+        ['/empty-dir/../dir/.%2E/dir/index.html', () => Buffer.from(fx.indexHtml)],
+      ];
+      for (const [target, body] of insideRoot) {
+        it(`dot segments that stay inside the root are resolved: ${target} is served`, async () => {
+          const res = await get(s, target);
+          assert.equal(res.status, 200);
+          assert.deepEqual(res.body, body());
+          assert.equal(res.headers['content-length'], String(body().length));
+        });
+      }
+
+      it('a .. that climbs above the root after a subdirectory is 403', async () => {
+        const res = await get(s, '/dir/../../outside/canary.txt');
+        assert.equal(res.status, 403);
+        assertNoCanary(res);
+      });
+
+      it('a file asked for with a trailing slash goes to the next handler, never the file', async () => {
+        for (const target of ['/hello.txt/', '/dir/index.html/', '/hello.txt/.']) {
+          const res = await get(s, target, { range: 'bytes=0-4' });
+          assert.equal(res.status, 404, target);
+          assert.equal(res.body.toString(), 'fallthrough', target);
+        }
+      });
+
       it('a path that does not decode is 400', async () => {
         const res = await get(s, '/%E0%A4%A.txt');
         assert.equal(res.status, 400);
@@ -300,6 +330,31 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         const res = await get(s, '/files/page');
         assert.equal(res.status, 200);
         assert.equal(res.body.toString(), fx.pageHtml);
+      });
+
+      it('extensions are not tried for a name that has its own extension', async () => {
+        const res = await get(s, '/files/only.html');
+        assert.equal(res.status, 404);
+        assert.equal(res.body.toString(), 'Not Found');
+        assert.equal((await get(s, '/files/only.html.html')).status, 200);
+      });
+
+      it('a file asked for with a trailing slash is 404 with fallthrough: false', async () => {
+        for (const target of ['/files/hello.txt/', '/files/page/']) {
+          const res = await get(s, target);
+          assert.equal(res.status, 404, target);
+          assert.equal(res.body.toString(), 'Not Found', target);
+        }
+      });
+
+      it('dot segments are resolved under a mount, and a .. above the mount point is 403', async () => {
+        const inside = await get(s, '/files/dir/../hello.txt', { range: 'bytes=0-3' });
+        assert.equal(inside.status, 206);
+        assert.equal(inside.headers['content-range'], `bytes 0-3/${fx.hello.length}`);
+        assert.deepEqual(inside.body, fx.hello.subarray(0, 4));
+        const above = await get(s, '/files/../hello.txt');
+        assert.equal(above.status, 403);
+        assert.equal(above.body.includes(fx.hello), false);
       });
 
       it('an index entry that is a directory is skipped', async () => {
