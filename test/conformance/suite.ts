@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { contentEtag } from '@range-serve/core';
 import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
 import { type RawResponse, request } from '../helpers/http.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
 import {
   BODY,
+  GZIP_BODY,
   JSON_BODY,
   OWN_ETAG,
   type RunningServer,
@@ -146,7 +148,7 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         assert.equal(res.headers['cache-control'], 'public, max-age=0');
         assert.equal(res.headers['content-type'], undefined);
         assert.equal(res.headers['content-range'], undefined);
-        // BEHAVIOUR.md "Responses": a 304 has no Content-Length; RFC 9110 15.4.5 keeps the validators.
+        // docs/behaviour.md "Responses": a 304 has no Content-Length; RFC 9110 15.4.5 keeps the validators.
         assert.equal(res.headers['content-length'], undefined);
         assert.equal(res.headers['accept-ranges'], undefined);
         assert.equal(res.headers['last-modified'], headers['last-modified']);
@@ -223,6 +225,18 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
           const res = await get(s, target, { range: 'bytes=0-4' });
           assert.equal(res.status, 404, target);
           assert.equal(res.body.toString(), 'fallthrough', target);
+        }
+      });
+
+      it('a refusal is answered by the middleware, never passed to the next handler', async () => {
+        for (const [target, status] of [
+          ['/dir%2findex.html', 403],
+          ['/../hello.txt', 403],
+          ['/hello.txt%00', 400],
+        ] as const) {
+          const res = await get(s, target);
+          assert.equal(res.status, status, target);
+          assert.equal(res.body.toString(), status === 400 ? 'Bad Request' : 'Forbidden', target);
         }
       });
 
@@ -439,6 +453,24 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
           );
         });
       }
+
+      it('gzip-encoded: a body the handler encoded is ranged over its encoded bytes, under their own ETag', async () => {
+        const full = await get(s, '/r/gzip-encoded');
+        assert.equal(full.status, 200);
+        assert.equal(full.headers['content-encoding'], 'gzip');
+        assert.deepEqual(full.body, GZIP_BODY);
+        assert.equal(full.headers.etag, contentEtag(GZIP_BODY));
+        assert.notEqual(full.headers.etag, contentEtag(BODY));
+        const part = await get(s, '/r/gzip-encoded', { range: 'bytes=2-9', 'if-range': full.headers.etag as string });
+        assert.equal(part.status, 206);
+        assert.equal(part.headers['content-encoding'], 'gzip');
+        assert.equal(part.headers['content-range'], `bytes 2-9/${GZIP_BODY.length}`);
+        assert.equal(part.headers['content-length'], '8');
+        assert.deepEqual(part.body, GZIP_BODY.subarray(2, 10));
+        const cached = await get(s, '/r/gzip-encoded', { 'if-none-match': full.headers.etag as string });
+        assert.equal(cached.status, 304);
+        assert.equal(cached.headers['content-encoding'], undefined);
+      });
 
       it("own-etag: the handler's ETag and Last-Modified are used", async () => {
         const full = await get(s, '/r/own-etag');

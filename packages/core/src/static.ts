@@ -1,7 +1,8 @@
 /**
  * Static files: a URL path under a root directory becomes an opened file, a redirect, a refusal or a
  * miss. Every refusal is decided from the path alone before the file system is touched, and a symbolic
- * link is followed only when its target stays inside the root.
+ * link is followed only when its target stays inside the root. Each rule, and where express.static
+ * answers differently, is in docs/behaviour.md, "Paths".
  */
 import { readlinkSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
