@@ -2,6 +2,7 @@
  * What each adapter factory must build, framework by framework: the named route scenarios and the
  * bodies they send. Every route is mounted at `/r/<name>`.
  */
+import { gzipSync } from 'node:zlib';
 import type { RangeServeOptions, Representation } from '@range-serve/core';
 
 /** The bytes most scenarios send. */
@@ -10,6 +11,8 @@ export const BODY = Buffer.from('The quick brown fox jumps over the lazy dog. 01
 export const TEXT = 'Résumé: text sent as a string, UTF-8 encoded.';
 /** The object the `json` scenario serialises. */
 export const JSON_BODY = { name: 'range-serve', ranges: [1, 2, 3] };
+/** BODY gzip-encoded, as the `gzip-encoded` scenario sends it. */
+export const GZIP_BODY = gzipSync(BODY);
 /** The ETag and Last-Modified the `own-etag` scenario sets itself. */
 export const OWN_ETAG = '"own-v1"';
 export const OWN_LAST_MODIFIED = 'Tue, 01 Jan 2030 00:00:00 GMT';
@@ -25,6 +28,8 @@ export const DOWNLOAD_NAME = 'naïve report.txt';
  *   (`res.end(BODY)`; Koa, which has no raw end that it still sees, `ctx.set(...)` then `ctx.body = BODY`).
  * - `chunked-with-length`: sets `Content-Length` and writes BODY in three chunks on separate ticks, then ends
  *   (Koa: a stream of those chunks as `ctx.body`, with `ctx.length`).
+ * - `gzip-encoded`: a body the handler encoded itself: `Content-Encoding: gzip`, `Content-Type: text/plain`,
+ *   and GZIP_BODY as a Buffer.
  * - `own-etag`: sets ETag OWN_ETAG and Last-Modified OWN_LAST_MODIFIED, then sends BODY.
  * - `not-200`: sends BODY with status 201.
  * - `unknown-length`: writes BODY in two chunks without `Content-Length` (Koa: a stream body without `ctx.length`).
@@ -43,6 +48,7 @@ export const SCENARIOS = [
   'json',
   'end-chunk',
   'chunked-with-length',
+  'gzip-encoded',
   'own-etag',
   'not-200',
   'unknown-length',

@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { contentEtag } from '@range-serve/core/adapter';
 import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
 import { type RawResponse, request } from '../helpers/http.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
 import {
   BODY,
+  GZIP_BODY,
   JSON_BODY,
   OWN_ETAG,
   type RunningServer,
@@ -149,7 +151,7 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         assert.equal(res.headers['cache-control'], 'public, max-age=0');
         assert.equal(res.headers['content-type'], undefined);
         assert.equal(res.headers['content-range'], undefined);
-        // BEHAVIOUR.md "Responses": a 304 has no Content-Length; RFC 9110 15.4.5 keeps the validators.
+        // docs/behaviour.md "Responses": a 304 has no Content-Length; RFC 9110 15.4.5 keeps the validators.
         assert.equal(res.headers['content-length'], undefined);
         assert.equal(res.headers['accept-ranges'], undefined);
         assert.equal(res.headers['last-modified'], headers['last-modified']);
@@ -198,6 +200,48 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
           assertNoCanary(res);
         });
       }
+
+      const insideRoot: [string, () => Buffer][] = [
+        ['/dir/../hello.txt', () => fx.hello],
+        ['/./hello.txt', () => fx.hello],
+        ['/dir/%2e%2e/hello.txt', () => fx.hello],
+        ['/dir/./index.html', () => Buffer.from(fx.indexHtml)],
+        ['/empty-dir/../dir/.%2E/dir/index.html', () => Buffer.from(fx.indexHtml)],
+      ];
+      for (const [target, body] of insideRoot) {
+        it(`dot segments that stay inside the root are resolved: ${target} is served`, async () => {
+          const res = await get(s, target);
+          assert.equal(res.status, 200);
+          assert.deepEqual(res.body, body());
+          assert.equal(res.headers['content-length'], String(body().length));
+        });
+      }
+
+      it('a .. that climbs above the root after a subdirectory is 403', async () => {
+        const res = await get(s, '/dir/../../outside/canary.txt');
+        assert.equal(res.status, 403);
+        assertNoCanary(res);
+      });
+
+      it('a file asked for with a trailing slash goes to the next handler, never the file', async () => {
+        for (const target of ['/hello.txt/', '/dir/index.html/', '/hello.txt/.']) {
+          const res = await get(s, target, { range: 'bytes=0-4' });
+          assert.equal(res.status, 404, target);
+          assert.equal(res.body.toString(), 'fallthrough', target);
+        }
+      });
+
+      it('a refusal is answered by the middleware, never passed to the next handler', async () => {
+        for (const [target, status] of [
+          ['/dir%2findex.html', 403],
+          ['/../hello.txt', 403],
+          ['/hello.txt%00', 400],
+        ] as const) {
+          const res = await get(s, target);
+          assert.equal(res.status, status, target);
+          assert.equal(res.body.toString(), status === 400 ? 'Bad Request' : 'Forbidden', target);
+        }
+      });
 
       it('a path that does not decode is 400', async () => {
         const res = await get(s, '/%E0%A4%A.txt');
@@ -305,6 +349,31 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         assert.equal(res.body.toString(), fx.pageHtml);
       });
 
+      it('extensions are not tried for a name that has its own extension', async () => {
+        const res = await get(s, '/files/only.html');
+        assert.equal(res.status, 404);
+        assert.equal(res.body.toString(), 'Not Found');
+        assert.equal((await get(s, '/files/only.html.html')).status, 200);
+      });
+
+      it('a file asked for with a trailing slash is 404 with fallthrough: false', async () => {
+        for (const target of ['/files/hello.txt/', '/files/page/']) {
+          const res = await get(s, target);
+          assert.equal(res.status, 404, target);
+          assert.equal(res.body.toString(), 'Not Found', target);
+        }
+      });
+
+      it('dot segments are resolved under a mount, and a .. above the mount point is 403', async () => {
+        const inside = await get(s, '/files/dir/../hello.txt', { range: 'bytes=0-3' });
+        assert.equal(inside.status, 206);
+        assert.equal(inside.headers['content-range'], `bytes 0-3/${fx.hello.length}`);
+        assert.deepEqual(inside.body, fx.hello.subarray(0, 4));
+        const above = await get(s, '/files/../hello.txt');
+        assert.equal(above.status, 403);
+        assert.equal(above.body.includes(fx.hello), false);
+      });
+
       it('an index entry that is a directory is skipped', async () => {
         const res = await get(s, '/files/skipdir/');
         assert.equal(res.status, 200);
@@ -387,6 +456,24 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
           );
         });
       }
+
+      it('gzip-encoded: a body the handler encoded is ranged over its encoded bytes, under their own ETag', async () => {
+        const full = await get(s, '/r/gzip-encoded');
+        assert.equal(full.status, 200);
+        assert.equal(full.headers['content-encoding'], 'gzip');
+        assert.deepEqual(full.body, GZIP_BODY);
+        assert.equal(full.headers.etag, contentEtag(GZIP_BODY));
+        assert.notEqual(full.headers.etag, contentEtag(BODY));
+        const part = await get(s, '/r/gzip-encoded', { range: 'bytes=2-9', 'if-range': full.headers.etag as string });
+        assert.equal(part.status, 206);
+        assert.equal(part.headers['content-encoding'], 'gzip');
+        assert.equal(part.headers['content-range'], `bytes 2-9/${GZIP_BODY.length}`);
+        assert.equal(part.headers['content-length'], '8');
+        assert.deepEqual(part.body, GZIP_BODY.subarray(2, 10));
+        const cached = await get(s, '/r/gzip-encoded', { 'if-none-match': full.headers.etag as string });
+        assert.equal(cached.status, 304);
+        assert.equal(cached.headers['content-encoding'], undefined);
+      });
 
       it("own-etag: the handler's ETag and Last-Modified are used", async () => {
         const full = await get(s, '/r/own-etag');

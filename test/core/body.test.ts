@@ -1,4 +1,4 @@
-// Bodies over the three representation kinds (file, bytes, stream), BEHAVIOUR.md "Validators",
+// Bodies over the three representation kinds (file, bytes, stream), docs/behaviour.md "Validators",
 // "Responses" (multipart framing) and "Bodies that change"; exact bytes throughout.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -82,7 +82,7 @@ async function assertBody(
   assert.equal(p.headers['content-length'], String(bytes.length), 'Content-Length equals the bytes produced');
 }
 
-describe('file representations (BEHAVIOUR.md Validators: strong ETag and Last-Modified from fstat)', () => {
+describe('file representations: strong ETag and Last-Modified from fstat', () => {
   const content = randomBytes(5000);
   let file: string;
   before(() => {
@@ -215,7 +215,7 @@ describe('file representations (BEHAVIOUR.md Validators: strong ETag and Last-Mo
   });
 });
 
-describe('bytes representations (BEHAVIOUR.md Validators: content-hash ETag unless the handler set one)', () => {
+describe('bytes representations: content-hash ETag unless the handler set one', () => {
   const buffer = randomBytes(300);
   const text = 'h\u00e9llo w\u00f6rld \u2713 \u{1f600} and some ASCII after it';
   const utf8 = Buffer.from(text, 'utf8');
@@ -389,6 +389,15 @@ describe('stream representations (declared length, read once, ranges by skipping
     });
   }
 
+  it('a stream has only the validators its caller gives', () => {
+    const bare = streamRepresentation(Readable.from([]), 0);
+    assert.equal(bare.etag, undefined);
+    assert.equal(bare.lastModified, undefined);
+    const given = streamRepresentation(Readable.from([]), 0, { etag: '"s1"', lastModified: 1_700_000_000_000 });
+    assert.equal(given.etag, '"s1"');
+    assert.equal(given.lastModified, 1_700_000_000_000);
+  });
+
   it('a declared size that is not a safe integer is a TypeError', () => {
     assert.throws(() => streamRepresentation(chunked(content), -1), TypeError);
     assert.throws(() => streamRepresentation(chunked(content), 1.5), TypeError);
@@ -396,7 +405,7 @@ describe('stream representations (declared length, read once, ranges by skipping
   });
 });
 
-describe('bodies that change (BEHAVIOUR.md "Bodies that change")', () => {
+describe('bodies that change while they are sent', () => {
   const SIZE = 256 * 1024;
 
   /** Reads `body` slowly; after the first chunk runs `change`; resolves with the bytes or rejects with the error. */

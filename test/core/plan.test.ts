@@ -1,4 +1,4 @@
-// planResponse against every row of shared/BEHAVIOUR.md: each case names its outcome, runs for GET and
+// planResponse against every row of docs/behaviour.md: each case names its outcome, runs for GET and
 // HEAD where both apply (HEAD: the same status and headers, no body), and asserts the exact status,
 // kind and header object.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The small functions behind BEHAVIOUR.md "Order of evaluation", "Validators" and "If-Range":
+// The small functions behind docs/behaviour.md "Order of evaluation", "Validators" and "If-Range":
 // one table per function, each row named for its outcome.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -23,7 +23,7 @@ import {
 } from '../../packages/core/src/preconditions.ts';
 import { AFTER_HTTP, BEFORE_HTTP, LM, LM_HTTP, NOW } from './helpers.ts';
 
-describe('parseHttpDate (BEHAVIOUR.md Validators: all three HTTP-date formats, one-second precision)', () => {
+describe('parseHttpDate: all three HTTP-date formats, one-second precision', () => {
   const rows: { name: string; value: string | undefined; expected: number | undefined }[] = [
     { name: 'an IMF-fixdate is read', value: 'Sun, 06 Nov 1994 08:49:37 GMT', expected: 784111777000 },
     { name: 'an RFC 850 date is read', value: 'Sunday, 06-Nov-94 08:49:37 GMT', expected: 784111777000 },
@@ -139,7 +139,7 @@ describe('parseEntityTagList (quote-aware)', () => {
   });
 });
 
-describe('ifMatch (BEHAVIOUR.md Order 1: strong comparison, * true when a representation exists)', () => {
+describe('ifMatch: strong comparison, * true when a representation exists', () => {
   const rows: { name: string; header: HeaderValue; etag: string | undefined; expected: boolean }[] = [
     { name: 'an absent field holds', header: undefined, etag: '"v1"', expected: true },
     { name: 'the current strong ETag holds', header: '"v1"', etag: '"v1"', expected: true },
@@ -158,7 +158,7 @@ describe('ifMatch (BEHAVIOUR.md Order 1: strong comparison, * true when a repres
   }
 });
 
-describe('ifNoneMatch (BEHAVIOUR.md Order 2: weak comparison, * matches any existing representation)', () => {
+describe('ifNoneMatch: weak comparison, * matches any existing representation', () => {
   const rows: { name: string; header: HeaderValue; etag: string | undefined; expected: boolean }[] = [
     { name: 'an absent field holds', header: undefined, etag: '"v1"', expected: true },
     { name: 'the current ETag fails', header: '"v1"', etag: '"v1"', expected: false },
@@ -176,7 +176,7 @@ describe('ifNoneMatch (BEHAVIOUR.md Order 2: weak comparison, * matches any exis
   }
 });
 
-describe('ifUnmodifiedSince (BEHAVIOUR.md Order 1: newer -> false, invalid date ignored)', () => {
+describe('ifUnmodifiedSince: newer -> false, invalid date ignored', () => {
   const rows: { name: string; header: HeaderValue; lastModified: number | undefined; expected: boolean }[] = [
     { name: 'an absent field holds', header: undefined, lastModified: LM, expected: true },
     { name: 'the same second holds despite the sub-second part', header: LM_HTTP, lastModified: LM, expected: true },
@@ -191,7 +191,7 @@ describe('ifUnmodifiedSince (BEHAVIOUR.md Order 1: newer -> false, invalid date 
   }
 });
 
-describe('ifModifiedSince (BEHAVIOUR.md Order 2: invalid or several dates ignored, future date is not modified)', () => {
+describe('ifModifiedSince: invalid or several dates ignored, future date is not modified', () => {
   const rows: { name: string; header: HeaderValue; lastModified: number | undefined; expected: boolean }[] = [
     { name: 'an absent field holds', header: undefined, lastModified: LM, expected: true },
     { name: 'the same second is not modified', header: LM_HTTP, lastModified: LM, expected: false },
@@ -215,7 +215,7 @@ describe('ifModifiedSince (BEHAVIOUR.md Order 2: invalid or several dates ignore
   }
 });
 
-describe('ifRange (BEHAVIOUR.md If-Range and Validators)', () => {
+describe('ifRange: strong comparison, exact dates, strong Last-Modified only', () => {
   const strong: Validators = { etag: '"v1"', lastModified: LM };
   const rows: { name: string; header: HeaderValue; validators: Validators; now?: number; expected: boolean }[] = [
     { name: 'an absent field lets the range apply', header: undefined, validators: strong, expected: true },
@@ -286,7 +286,7 @@ describe('ifRange (BEHAVIOUR.md If-Range and Validators)', () => {
   }
 });
 
-describe('evaluatePreconditions (BEHAVIOUR.md Order of evaluation, RFC 9110 13.2.2)', () => {
+describe('evaluatePreconditions: order of evaluation (RFC 9110 13.2.2)', () => {
   const v: Validators = { etag: '"v1"', lastModified: LM };
   interface Row {
     name: string;

@@ -1,6 +1,6 @@
 // Property-based tests (fast-check) of the invariants: planning never throws; every 206 part lies
 // inside the representation; for well-formed Range headers the served parts are exactly the union of
-// the satisfiable specs, merged, in the order of their first spec (BEHAVIOUR.md "Range"); the bytes
+// the satisfiable specs, merged, in the order of their first spec (docs/behaviour.md "Range requests"); the bytes
 // streamed are the representation's slices; a multipart body parses back (dicer) into exactly its
 // parts; Content-Length equals the bytes produced.
 import assert from 'node:assert/strict';
@@ -151,7 +151,7 @@ function assertPlanInvariants(plan: ResponsePlan, method: string, rep: Represent
   }
 }
 
-/** The parts an independent reading of BEHAVIOUR.md "Range" expects, or 200 / 416. */
+/** The parts an independent reading of docs/behaviour.md "Range requests" expects, or 200 / 416. */
 function rangeOracle(specs: Spec[], size: number, maxRanges: number): 'full' | 'unsatisfiable' | ByteRange[] {
   const clamp = (s: Spec): ByteRange | null | 'reversed' => {
     if (s.type === 'suffix') {

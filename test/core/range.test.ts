@@ -16,7 +16,7 @@ const ranges = (...spans: [number, number][]): RangeResult => ({
   ranges: spans.map(([start, end]) => ({ start, end })),
 });
 
-// One row per rule of shared/BEHAVIOUR.md "Range (14.1, 14.2)".
+// One row per rule of docs/behaviour.md "Range requests".
 const rows: Row[] = [
   { name: 'a unit other than bytes is ignored', header: 'items=0-1', size: 10, expected: ignored('unit') },
   { name: 'the unit is compared case-insensitively', header: 'BYTES=0-1', size: 10, expected: ranges([0, 1]) },

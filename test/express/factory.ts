@@ -7,6 +7,7 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import {
   BODY,
   DOWNLOAD_NAME,
+  GZIP_BODY,
   JSON_BODY,
   OWN_ETAG,
   OWN_LAST_MODIFIED,
@@ -40,6 +41,7 @@ function routes(setup: ServerSetup): Record<Scenario, Handler> {
         setImmediate(() => res.end(BODY.subarray(30)));
       });
     },
+    'gzip-encoded': (_req, res) => res.set('Content-Encoding', 'gzip').type('text/plain').send(GZIP_BODY),
     'own-etag': (_req, res) => res.set({ ETag: OWN_ETAG, 'Last-Modified': OWN_LAST_MODIFIED }).send(BODY),
     'not-200': (_req, res) => res.status(201).send(BODY),
     'unknown-length': (_req, res) => {

@@ -1,4 +1,4 @@
-// Issue 7 item 5 and BEHAVIOUR.md "Bodies that change", through every adapter: a file renamed over
+// docs/behaviour.md "Changing files", through every adapter: a file renamed over
 // during a download keeps serving the old bytes under the old ETag; a file modified in place cuts the
 // response short (socket destroyed), never a complete body with mixed bytes; a file deleted between the
 // lookup and the open is a clean 404; a file that grows never yields more than the announced length
@@ -21,7 +21,7 @@ const SIZE = 24 * 1024 * 1024;
 const FIRST = 1024 * 1024;
 
 for (const adapter of ADAPTERS) {
-  describe(`${adapter.name}: files that change during a response (issue 7 item 5)`, () => {
+  describe(`${adapter.name}: files that change during a response`, () => {
     let fx: Fixtures;
     let server: RunningServer;
     let content: Buffer;
@@ -93,7 +93,7 @@ for (const adapter of ADAPTERS) {
       assert.equal(announced, SIZE);
       assert.ok(res.body.length <= announced, `${res.body.length} bytes sent for a Content-Length of ${announced}`);
       if (res.complete) assert.ok(res.body.equals(content), 'a complete body is the announced version');
-      // The core cannot tell an append from a rewrite that also grew the file, so it aborts (BEHAVIOUR.md).
+      // The core cannot tell an append from a rewrite that also grew the file, so it aborts (docs/behaviour.md "Changing files").
       assert.equal(res.complete, false);
       assert.ok(content.subarray(0, res.body.length).equals(res.body), 'the bytes sent are the announced version');
     });

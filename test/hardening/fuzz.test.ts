@@ -1,7 +1,7 @@
-// Issue 7 item 1: fast-check sends hostile Range, If-Range, If-Match, If-None-Match, If-Modified-Since
+// Fast-check sends hostile Range, If-Range, If-Match, If-None-Match, If-Modified-Since
 // and If-Unmodified-Since values (random bytes, huge numbers, thousands of commas, deep whitespace,
 // repeated header lines) to every adapter. No crash, no unhandled rejection, and every answer is one the
-// BEHAVIOUR.md oracle (./oracle.ts) allows, with every 200 and 206 body exactly the file's bytes.
+// docs/behaviour.md oracle (./oracle.ts) allows, with every 200 and 206 body exactly the file's bytes.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { utimesSync, writeFileSync } from 'node:fs';
@@ -78,7 +78,7 @@ const junk = fc.oneof(
   ),
 );
 
-/** Entity-tag list fields: a readable list of known tags, `*`, or junk (undecided by BEHAVIOUR.md). */
+/** Entity-tag list fields: a readable list of known tags, `*`, or junk (undecided by docs/behaviour.md). */
 const etagField = (current: string): fc.Arbitrary<Value<EtagMeaning>> =>
   fc.oneof(
     {
@@ -246,7 +246,7 @@ function meaningOf(c: Case): RequestMeaning {
     if (values === undefined) return undefined;
     if (values.length === 1) return (values[0] as Value<EtagMeaning>).meaning;
     const metas = values.map((v) => v.meaning);
-    // Joined lists stay a list; a `*` or junk among them is not decided by BEHAVIOUR.md.
+    // Joined lists stay a list; a `*` or junk among them is not decided by docs/behaviour.md.
     if (metas.some((m) => m.kind !== 'list')) return { kind: 'unknown' };
     return {
       kind: 'list',
@@ -286,7 +286,7 @@ function headerLines(c: Case): HeaderLine[] {
   return out;
 }
 
-/** Asserts that `res` is one of `allowed`, with exact bytes and the headers BEHAVIOUR.md "Responses" lists. */
+/** Asserts that `res` is one of `allowed`, with exact bytes and the headers docs/behaviour.md "Responses" lists. */
 async function assertAllowed(
   res: RawReply,
   allowed: Answer[],
@@ -363,7 +363,7 @@ async function assertAllowed(
 }
 
 for (const adapter of ADAPTERS) {
-  describe(`${adapter.name}: hostile conditional and Range fields (issue 7 item 1)`, () => {
+  describe(`${adapter.name}: hostile conditional and Range fields`, () => {
     let fx: Fixtures;
     let server: RunningServer;
     let content: Buffer;
@@ -392,7 +392,7 @@ for (const adapter of ADAPTERS) {
       fx.remove();
     });
 
-    it(`${RUNS} generated requests: every answer is one BEHAVIOUR.md allows, with exact bytes`, async () => {
+    it(`${RUNS} generated requests: every answer is one the documented behaviour allows, with exact bytes`, async () => {
       const seen = new Map<number, number>();
       await fc.assert(
         fc.asyncProperty(caseArb(etag), async (c) => {

@@ -1,7 +1,7 @@
 /**
- * An oracle written from shared/BEHAVIOUR.md alone (no core code): given the request fields as Node
+ * An oracle written from docs/behaviour.md alone (no core code): given the request fields as Node
  * hands them to the app and a file's validators, the set of answers the page allows. Conditions whose
- * value is unreadable (BEHAVIOUR.md leaves a malformed entity-tag list open) count as either true or
+ * value is unreadable (docs/behaviour.md leaves a malformed entity-tag list open) count as either true or
  * false, so the set can hold more than one answer; everything else is decided exactly.
  */
 
@@ -10,7 +10,7 @@ export type Answer =
   | { readonly status: 200 | 304 | 412 | 416 }
   | { readonly status: 206; readonly ranges: readonly (readonly [number, number])[] };
 
-/** What each header's value means; `unknown` is a value BEHAVIOUR.md does not decide. */
+/** What each header's value means; `unknown` is a value docs/behaviour.md does not decide. */
 export type EtagMeaning =
   | { readonly kind: 'list'; readonly strongCurrent: boolean; readonly weakCurrent: boolean }
   | { readonly kind: 'any' }
@@ -32,7 +32,7 @@ export interface RequestMeaning {
   readonly range?: string;
 }
 
-/** Every answer BEHAVIOUR.md allows for a GET of a file of `size` bytes modified at `lastModifiedSeconds`. */
+/** Every answer docs/behaviour.md allows for a GET of a file of `size` bytes modified at `lastModifiedSeconds`. */
 export function allowedAnswers(req: RequestMeaning, size: number, lastModifiedSeconds: number): Answer[] {
   const out: Answer[] = [];
   const truths = (
@@ -67,7 +67,7 @@ const MAX_RANGES = 100;
 const isDigits = (s: string) => /^[0-9]+$/.test(s);
 const isToken = (s: string) => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(s);
 
-/** BEHAVIOUR.md "Range", read strictly from RFC 9110 14.1.1 with #list rules (OWS around elements, empty elements). */
+/** docs/behaviour.md "Range requests", read strictly from RFC 9110 14.1.1 with #list rules (OWS around elements, empty elements). */
 export function rangeAnswer(field: string, size: number): Answer {
   const eq = field.indexOf('=');
   if (eq === -1) return { status: 200 };

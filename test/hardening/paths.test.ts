@@ -1,6 +1,7 @@
-// BEHAVIOUR.md / issue 7 item 2: a corpus of traversal attempts never opens or sends the canary that
-// lies outside the root, and each is answered with 400, 403, 404 (ours or the app's fallthrough), a
-// 301 that stays on this host, or Node's own 400/414/431 for a request it cannot parse; never 500.
+// docs/behaviour.md "Paths": a corpus of traversal attempts never opens or sends the canary that lies
+// outside the root, and each is answered with 400, 403, 404 (ours or the app's fallthrough), a 301 that
+// stays on this host, or Node's own 400/414/431 for a request it cannot parse; never 500. Dot segments
+// that stay inside the root are resolved and served exactly; a `..` above the root is 403.
 import assert from 'node:assert/strict';
 import fs, { symlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -106,8 +107,42 @@ function corpus(fx: Fixtures): string[] {
   out.add('/self/self/self');
   out.add('/dir/loop-up/loop-up/loop-up/../outside/canary.txt');
   out.add('/dir/loop-up/');
+  for (const [target] of insideTheRoot(fx)) out.add(target);
+  for (const target of ABOVE_THE_ROOT_COMING_BACK) out.add(target);
   return [...out];
 }
+
+/**
+ * Dot segments, plain and percent-encoded, that stay inside the root once resolved (RFC 3986 §5.2.4):
+ * each is served as the file it resolves to, with exactly that file's bytes.
+ */
+function insideTheRoot(fx: Fixtures): [string, Buffer][] {
+  const hello = fx.hello;
+  const index = Buffer.from(fx.indexHtml);
+  const out: [string, Buffer][] = [];
+  for (const dots of ['..', '%2e%2e', '%2E%2e', '.%2E', '%2e.']) {
+    for (const dot of ['.', '%2e', '%2E']) {
+      out.push([`/dir/${dots}/hello.txt`, hello]);
+      out.push([`/${dot}/hello.txt`, hello]);
+      out.push([`/dir/${dot}/${dots}/${dot}/hello.txt`, hello]);
+      out.push([`/dir/${dots}/dir/index.html`, index]);
+      out.push([`/empty-dir/${dots}/dir/${dot}/index.html`, index]);
+      out.push([`/dir/missing/${dots}/${dots}/hello.txt`, hello]);
+      out.push([`/dir/${dots}/dir/${dots}/dir/${dot}`, index]);
+      out.push([`//dir//${dots}//hello.txt`, hello]);
+    }
+  }
+  return out;
+}
+
+/** A `..` that climbs above the root is refused even when the rest of the path leads back in. */
+const ABOVE_THE_ROOT_COMING_BACK = [
+  '/../root/hello.txt',
+  '/%2e%2e/root/hello.txt',
+  '/dir/../../root/hello.txt',
+  '/dir/%2e%2e/%2e%2e/root/dir/index.html',
+  '/./../root/hello.txt',
+];
 
 /** Requests that Node cannot even parse (raw control bytes in the request line). */
 const UNPARSEABLE = [Buffer.from('/hello.txt\0'), Buffer.from('/..\0/x'), Buffer.from('/a\x7fb'), Buffer.from('/a\tb')];
@@ -117,7 +152,7 @@ for (const adapter of ADAPTERS) {
     { label: 'default options', options: {} },
     { label: "fallthrough: false, dotfiles: 'allow'", options: { fallthrough: false, dotfiles: 'allow' as const } },
   ]) {
-    describe(`${adapter.name}, ${config.label}: traversal corpus (issue 7 item 2)`, () => {
+    describe(`${adapter.name}, ${config.label}: traversal corpus`, () => {
       let fx: Fixtures;
       let server: RunningServer;
       const opened: string[] = [];
@@ -174,6 +209,27 @@ for (const adapter of ADAPTERS) {
         // The corpus must have reached the file system at least sometimes, or the spy proves nothing.
         assert.ok(targets.length > 500, `corpus of ${targets.length}`);
         console.log(`  ${adapter.name}: ${targets.length} targets, statuses ${JSON.stringify([...statuses])}`);
+      });
+
+      it('dot segments that stay inside the root are served with exactly the file they resolve to', async () => {
+        const cases = insideTheRoot(fx);
+        for (const [target, body] of cases) {
+          const res = await exchange(server.baseUrl, buildRequest(target));
+          assert.equal(res.status, 200, target);
+          assert.deepEqual(res.body, body, target);
+          assert.equal(res.headers['content-length'], String(body.length), target);
+        }
+        assert.ok(cases.length >= 100, `${cases.length} cases`);
+      });
+
+      it('a .. above the root is 403 even when the path leads back into the root, and nothing is opened', async () => {
+        const before = opened.length;
+        for (const target of ABOVE_THE_ROOT_COMING_BACK) {
+          const res = await exchange(server.baseUrl, buildRequest(target));
+          assert.equal(res.status, 403, target);
+          assert.equal(res.body.includes(fx.hello), false, target);
+        }
+        assert.deepEqual(opened.slice(before), [], 'a refused path was opened');
       });
 
       it('the same server still serves a file inside the root, and follows a link that stays inside', async () => {

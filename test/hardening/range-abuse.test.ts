@@ -1,4 +1,4 @@
-// Issue 7 item 3, range abuse: 10,000 small ranges, the overlapping pattern of CVE-2011-3192, ranges in
+// Range abuse: 10,000 small ranges, the overlapping pattern of CVE-2011-3192, ranges in
 // reverse order and 64 KiB Range headers. Each is answered in bounded time, parsing is linear in the
 // header's length, every 206 is the file's exact bytes, and the body never exceeds the representation's
 // size plus a bounded multipart overhead (at most maxRanges part headers).
@@ -51,7 +51,7 @@ const ABUSE: Record<string, string> = {
 };
 
 for (const adapter of ADAPTERS) {
-  describe(`${adapter.name}: range abuse (issue 7 item 3)`, () => {
+  describe(`${adapter.name}: range abuse`, () => {
     let fx: Fixtures;
     let content: Buffer;
     let server: RunningServer;
@@ -81,7 +81,7 @@ for (const adapter of ADAPTERS) {
     it('the answers are the expected ones: ignored (200), merged (single 206) or multipart in request order', async () => {
       const status = async (header: string) =>
         (await exchange(server.baseUrl, buildRequest('/big.bin', [['Range', header]]))).status;
-      // More than maxRanges after merging: ignored (BEHAVIOUR.md), a reversed spec: invalid, ignored.
+      // More than maxRanges after merging: ignored (docs/behaviour.md "Range requests"), a reversed spec: invalid, ignored.
       assert.equal(await status(ABUSE['10,000 one-byte ranges, disjoint'] as string), 200);
       assert.equal(await status(ABUSE['CVE-2011-3192: 0- then 5-0 ... 5-1299 (reversed specs)'] as string), 200);
       // Overlapping and adjacent specs merge into one range: a plain 206 of the merged span.
@@ -141,7 +141,7 @@ async function assertExactBytes(res: RawReply, content: Buffer): Promise<void> {
   }
 }
 
-describe('parseRange is linear in the header length (issue 7 item 3)', () => {
+describe('parseRange is linear in the header length', () => {
   /** Best of five timings of parsing `header`, in milliseconds. */
   function bestOf(header: string): number {
     let best = Infinity;

@@ -34,6 +34,8 @@ export function makeFixtures(): Fixtures {
   writeFileSync(path.join(root, '.secret'), 'dotfile');
   const pageHtml = '<p>page</p>';
   writeFileSync(path.join(root, 'page.html'), pageHtml);
+  // Only reachable by its full name: `/only.html` with `extensions: ['html']` must not find it.
+  writeFileSync(path.join(root, 'only.html.html'), '<p>only.html.html</p>');
   const indexHtml = '<p>index</p>';
   mkdirSync(path.join(root, 'dir'));
   writeFileSync(path.join(root, 'dir', 'index.html'), indexHtml);

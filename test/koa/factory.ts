@@ -10,6 +10,7 @@ import mount from 'koa-mount';
 import {
   BODY,
   DOWNLOAD_NAME,
+  GZIP_BODY,
   JSON_BODY,
   OWN_ETAG,
   OWN_LAST_MODIFIED,
@@ -57,6 +58,11 @@ function routes(setup: ServerSetup): Record<Scenario, (ctx: Context) => unknown>
       ctx.type = 'text/plain';
       ctx.body = slowStream([BODY.subarray(0, 10), BODY.subarray(10, 30), BODY.subarray(30)]);
       ctx.length = BODY.length;
+    },
+    'gzip-encoded': (ctx) => {
+      ctx.set('content-encoding', 'gzip');
+      ctx.type = 'text/plain';
+      ctx.body = GZIP_BODY;
     },
     'own-etag': (ctx) => {
       ctx.set({ ETag: OWN_ETAG, 'Last-Modified': OWN_LAST_MODIFIED });

@@ -1,4 +1,4 @@
-// Issue 7 item 4, aborts: 2,000 requests per adapter whose clients go away in random states (while
+// Aborts: 2,000 requests per adapter whose clients go away in random states (while
 // sending the request head, before the answer, after the response head, mid-body, mid multipart part,
 // after stalling the server with a full socket, with a reset). Afterwards the process's descriptors
 // (/proc/self/fd) are back at the baseline and no socket or file request is left open.
@@ -66,7 +66,7 @@ function abandon(baseUrl: string, state: State): Promise<void> {
 }
 
 for (const adapter of ADAPTERS) {
-  describe(`${adapter.name}: ${REQUESTS} aborted requests (issue 7 item 4)`, () => {
+  describe(`${adapter.name}: ${REQUESTS} aborted requests`, () => {
     let fx: Fixtures;
     let server: RunningServer;
     let content: Buffer;

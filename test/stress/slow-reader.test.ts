@@ -1,4 +1,4 @@
-// Issue 7 item 4, slow clients: one client per adapter, all at once, reads a 100 MiB file at 10 KiB/s
+// Slow clients: one client per adapter, all at once, reads a 100 MiB file at 10 KiB/s
 // for READ_SECONDS, then goes away. The server must not buffer the file: resident memory stays within a
 // few MiB of the baseline (buffering even one of the four would add 100 MiB), and the descriptors return.
 import assert from 'node:assert/strict';
@@ -41,7 +41,7 @@ function slowRead(baseUrl: string, target: string, seconds: number): Promise<num
   });
 }
 
-describe(`a 100 MiB file read at 10 KiB/s for ${READ_SECONDS} s through every adapter at once (issue 7 item 4)`, () => {
+describe(`a 100 MiB file read at 10 KiB/s for ${READ_SECONDS} s through every adapter at once`, () => {
   let fx: Fixtures;
   const servers: RunningServer[] = [];
   before(async () => {

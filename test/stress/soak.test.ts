@@ -1,4 +1,4 @@
-// Issue 7 item 6: a bounded soak on loopback. Every adapter serves at once from this process; many
+// A bounded soak on loopback. Every adapter serves at once from this process; many
 // keep-alive connections send a mix of full, ranged, multipart, conditional and HEAD requests, plus
 // requests aborted mid-body. No error beyond the aborted ones, every body exact, and the descriptor
 // count and resident memory flat from the first ten seconds to the last. The figures are printed.
@@ -81,7 +81,7 @@ function get(
   });
 }
 
-describe(`soak: ${SECONDS} s of mixed load on every adapter at once (issue 7 item 6)`, () => {
+describe(`soak: ${SECONDS} s of mixed load on every adapter at once`, () => {
   let fx: Fixtures;
   let content: Buffer;
   const servers: RunningServer[] = [];

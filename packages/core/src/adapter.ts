@@ -15,6 +15,7 @@ export {
   SequentialBody,
   SMALL_BODY,
 } from './body.js';
+export { claimContentCoding, guardContentCodings, mergeVary } from './coding.js';
 export { type InterceptedRequest, type InterceptedResponse, interceptResponse } from './intercept.js';
 export { type DotfilesPolicy, type NormalizedOptions, normalizeOptions } from './options.js';
 export { planConditional } from './plan.js';

@@ -10,6 +10,23 @@
 import type { ServerResponse } from 'node:http';
 
 const guarded = new WeakSet<ServerResponse>();
+/** The coding of the bytes range-serve itself wrote on a response ('' for identity). */
+const ownCoding = new WeakMap<ServerResponse, string>();
+
+/**
+ * Records that range-serve writes `response` on `res`: its bytes carry the coding named by the
+ * response (or already on `res`, as for a body its handler encoded), and their validators are theirs.
+ * Only a coding another layer adds after this is one the guard answers for.
+ */
+export function claimContentCoding(res: ServerResponse, headers: Readonly<Record<string, string>>): void {
+  ownCoding.set(res, codingOf(headers['content-encoding'] ?? res.getHeader('content-encoding')));
+}
+
+function codingOf(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const text = (Array.isArray(value) ? value.join(',') : String(value)).trim().toLowerCase();
+  return text === 'identity' ? '' : text;
+}
 
 /**
  * Watches `res` for a content coding set by any layer: from then on a strong `ETag` on it is made weak
@@ -26,7 +43,8 @@ export function guardContentCodings(res: ServerResponse): void {
   res.setHeader = function setHeaderWatched(this: ServerResponse, name: string, value: unknown) {
     const result = Reflect.apply(setHeader, this, [name, value]) as ServerResponse;
     const lower = name.toLowerCase();
-    if ((lower === 'content-encoding' || lower === 'etag') && isContentCoding(res.getHeader('content-encoding'))) {
+    const coding = codingOf(res.getHeader('content-encoding'));
+    if ((lower === 'content-encoding' || lower === 'etag') && coding !== '' && coding !== ownCoding.get(res)) {
       const etag = res.getHeader('etag');
       if (typeof etag === 'string' && etag.startsWith('"')) set('etag', `W/${etag}`);
       const vary = res.getHeader('vary');
@@ -35,13 +53,6 @@ export function guardContentCodings(res: ServerResponse): void {
     }
     return result;
   } as ServerResponse['setHeader'];
-}
-
-/** Whether a `Content-Encoding` value names a coding (anything but absent, empty or `identity`). */
-export function isContentCoding(value: unknown): boolean {
-  if (value === undefined || value === null) return false;
-  const text = (Array.isArray(value) ? value.join(',') : String(value)).trim().toLowerCase();
-  return text !== '' && text !== 'identity';
 }
 
 /** `vary` with `field` added unless it is there already (or `*` is); case-insensitive, order kept. */

@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import onFinished from 'on-finished';
 import { SequentialBody } from './body.js';
+import { claimContentCoding } from './coding.js';
 import type { NormalizedOptions } from './options.js';
 import { type ResponseWriter, writeResponse } from './respond.js';
 import { CONTENT_HEADERS, type ResponseDescription } from './response.js';
@@ -84,6 +85,7 @@ export function interceptResponse<Res>(
     if (response.status !== 200 && response.status !== 206) {
       for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) res.removeHeader(name);
     }
+    claimContentCoding(res, response.headers);
     writer.writeHead(response.status, response.headers);
   }
 

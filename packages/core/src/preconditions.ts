@@ -1,6 +1,6 @@
 /**
  * Conditional requests (RFC 9110 §13): one small function per precondition and their evaluation in the
- * order of §13.2.2.
+ * order of §13.2.2. The choices the RFC leaves open are in docs/behaviour.md, "Order of evaluation".
  */
 import { type EntityTag, parseEntityTag, parseEntityTagList, strongMatch, weakMatch } from './etag.js';
 import { parseHttpDate, toSeconds } from './http-date.js';

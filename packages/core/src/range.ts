@@ -1,6 +1,7 @@
 /**
  * The `Range` header field (RFC 9110 §14.1, §14.2): a strict syntax pass of our own, then `range-parser`
- * to resolve the specs against the representation's length and to merge them.
+ * to resolve the specs against the representation's length and to merge them. The answer to each kind
+ * of Range header is in docs/behaviour.md, "Range requests".
  */
 import rangeParser from 'range-parser';
 
@@ -26,7 +27,7 @@ export interface ParseRangeOptions {
   readonly maxRanges?: number;
 }
 
-/** Default cap on the number of ranges served from one request (BEHAVIOUR.md, "more ranges than maxRanges"). */
+/** Default cap on the number of ranges served from one request (docs/behaviour.md, "Range requests"). */
 export const DEFAULT_MAX_RANGES = 100;
 
 const ABSENT: RangeResult = { type: 'absent' };

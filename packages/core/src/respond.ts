@@ -3,6 +3,7 @@
  * handlers' bodies that the interception planned, and by plain `node:http` servers.
  */
 import { type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { claimContentCoding } from './coding.js';
 import { type BodyOptions, bodyChunks, type ReadBuffers, readWholeBody } from './body.js';
 import { type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
 import { closeRepresentation, type Representation } from './representation.js';
@@ -43,6 +44,7 @@ export async function writeResponse(
     // Fields a handler set for a body must not describe an answer that has none of it.
     for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) res.removeHeader(name);
   }
+  claimContentCoding(res, response.headers);
   const body = response.body;
   let chunks: AsyncGenerator<Uint8Array, void, undefined> | undefined;
   let first: IteratorResult<Uint8Array, void> | undefined;

@@ -268,21 +268,13 @@ function unplannedOutcome(
   if (status !== 200 || getHeader('content-range') !== undefined || getHeader('transfer-encoding') !== undefined) {
     return LEAVE;
   }
-  if (!isEncoded(getHeader) && (lengthKnown || declaredLength(getHeader('content-length')) !== undefined)) {
-    return undefined;
-  }
-  // Encoded by another layer, or of unknown length: the bytes are sent as they are, but the
-  // preconditions still hold (§13.2.2 needs validators, not a length).
+  if (lengthKnown || declaredLength(getHeader('content-length')) !== undefined) return undefined;
+  // Of unknown length (a layer that encodes on the fly drops the length too): the bytes are sent as
+  // they are, but the preconditions still hold (§13.2.2 needs validators, not a length).
   const conditional = planConditional(request, responseMetadata(getHeader));
   if (conditional !== null) return { kind: 'plan', response: conditional };
   // §14.3: a body of unknown length is never ranged; say so unless the handler did.
   return { kind: 'leave', headers: getHeader('accept-ranges') === undefined ? { 'accept-ranges': 'none' } : {} };
-}
-
-/** Whether another layer put a content coding on the body (RFC 9110 §8.4): its bytes are not the representation's. */
-function isEncoded(getHeader: HeaderGetter): boolean {
-  const coding = getHeader('content-encoding');
-  return coding !== undefined && String(coding).trim().toLowerCase() !== 'identity' && String(coding).trim() !== '';
 }
 
 /** A `Content-Length` value as a safe integer, or undefined when it is absent or not plain digits. */

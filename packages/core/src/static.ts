@@ -1,7 +1,8 @@
 /**
  * Static files: a URL path under a root directory becomes an opened file, a redirect, a refusal or a
  * miss. Every refusal is decided from the path alone before the file system is touched, and a symbolic
- * link is followed only when its target stays inside the root.
+ * link is followed only when its target stays inside the root. Each rule, and where express.static
+ * answers differently, is in docs/behaviour.md, "Paths".
  */
 import { readlinkSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
@@ -72,10 +73,12 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
     }
     const { segments, trailingSlash } = parsed;
     const target = path.join(rootReal, ...segments);
+    const last = segments.at(-1) ?? '';
 
-    const first = await tryOpen(rootReal, target, segments.at(-1) ?? '', options);
-    if (first.kind === 'directory') {
-      if (!trailingSlash) return options.redirect ? { kind: 'redirect' } : { kind: 'miss' };
+    if (trailingSlash) {
+      // A path ending in `/` names a directory: a file of that name is not it, and only an index answers.
+      const dir = await tryDirectory(rootReal, target);
+      if (dir.kind !== 'directory') return dir;
       for (const name of options.index) {
         const found = await tryOpen(rootReal, path.join(target, name), name, options);
         // An index entry that is itself a directory is skipped, like a missing one.
@@ -83,9 +86,12 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
       }
       return { kind: 'miss' };
     }
-    if (first.kind !== 'miss' || trailingSlash) return first;
+    const first = await tryOpen(rootReal, target, last, options);
+    if (first.kind === 'directory') return options.redirect ? { kind: 'redirect' } : { kind: 'miss' };
+    // Extensions complete a name that has none of its own: `/a.html` never finds `a.html.html`.
+    if (first.kind !== 'miss' || path.extname(last) !== '') return first;
     for (const ext of options.extensions) {
-      const found = await tryOpen(rootReal, `${target}.${ext}`, `${segments.at(-1) ?? ''}.${ext}`, options);
+      const found = await tryOpen(rootReal, `${target}.${ext}`, `${last}.${ext}`, options);
       if (found.kind !== 'directory' && found.kind !== 'miss') return found;
     }
     return { kind: 'miss' };
@@ -100,7 +106,11 @@ function refuse(status: 400 | 403, reason: string): Parsed {
   return { kind: 'done', result: { kind: 'refused', status, reason } };
 }
 
-/** Decodes and checks a URL path; nothing here touches the file system. */
+/**
+ * Decodes and checks a URL path, then removes its dot segments (RFC 3986 §5.2.4); nothing here touches
+ * the file system. Empty segments (`//`) collapse first, as they do in a file path; a `..` with nothing
+ * left to remove would leave the root and refuses the whole path.
+ */
 function parseUrlPath(urlPath: string, options: StaticOptions): Parsed {
   // An encoded slash or backslash would let one segment name a path of several: refused outright.
   if (/%(2f|5c)/i.test(urlPath)) return refuse(403, 'encoded path separator');
@@ -116,19 +126,51 @@ function parseUrlPath(urlPath: string, options: StaticOptions): Parsed {
   const parts = decoded.split('/');
   for (const part of parts) {
     if (part === '' || part === '.') continue;
-    if (part === '..') return refuse(403, 'parent directory segment');
+    if (part === '..') {
+      if (segments.length === 0) return refuse(403, 'parent directory segment above the root');
+      segments.pop();
+      continue;
+    }
+    segments.push(part);
+  }
+  // Only the segments that remain name something to open, so only they are judged.
+  for (const part of segments) {
     // A drive letter or UNC-like segment is an absolute path on Windows.
     if (path.isAbsolute(part) || /^[a-zA-Z]:/.test(part)) return refuse(403, 'absolute path segment');
     if (part.startsWith('.')) {
       if (options.dotfiles === 'deny') return refuse(403, 'dotfile');
       if (options.dotfiles === 'ignore') return { kind: 'done', result: { kind: 'miss' } };
     }
-    segments.push(part);
   }
-  return { kind: 'segments', segments, trailingSlash: urlPath === '' ? false : decoded.endsWith('/') };
+  // A last segment `.` or `..` leaves a path ending in `/` (RFC 3986 §5.2.4): `/a/.` is `/a/`.
+  const lastPart = parts.at(-1);
+  const trailingSlash = urlPath !== '' && (lastPart === '' || lastPart === '.' || lastPart === '..');
+  return { kind: 'segments', segments, trailingSlash };
 }
 
 type Opened = StaticResult | { readonly kind: 'directory' };
+
+/**
+ * Checks that `target` is a directory inside the root without opening anything: the path is resolved
+ * with a trailing separator, which the file system answers with ENOTDIR for a file.
+ */
+async function tryDirectory(rootReal: string, target: string): Promise<Opened> {
+  let real: string;
+  try {
+    real = await realpath(target === rootReal ? target : target + path.sep);
+  } catch (err) {
+    if (isCode(err, MISSING)) return { kind: 'miss' };
+    if (isCode(err, FORBIDDEN)) return { kind: 'refused', status: 403, reason: 'permission denied' };
+    throw err;
+  }
+  if (!insideRoot(rootReal, real))
+    return { kind: 'refused', status: 403, reason: 'symbolic link leads outside the root' };
+  return { kind: 'directory' };
+}
+
+function insideRoot(rootReal: string, real: string): boolean {
+  return real === rootReal || real.startsWith(rootReal.endsWith(path.sep) ? rootReal : rootReal + path.sep);
+}
 
 /** Resolves symbolic links, checks the target is inside the root, then opens it once. */
 async function tryOpen(rootReal: string, target: string, name: string, options: StaticOptions): Promise<Opened> {
@@ -151,7 +193,7 @@ async function tryOpen(rootReal: string, target: string, name: string, options: 
     if (isCode(err, FORBIDDEN)) return { kind: 'refused', status: 403, reason: 'permission denied' };
     throw err;
   }
-  if (real !== rootReal && !real.startsWith(rootReal.endsWith(path.sep) ? rootReal : rootReal + path.sep)) {
+  if (!insideRoot(rootReal, real)) {
     return { kind: 'refused', status: 403, reason: 'symbolic link leads outside the root' };
   }
   // The real path is opened, so a link swapped in after the check is not followed out of the root.

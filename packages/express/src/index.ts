@@ -4,6 +4,7 @@
  */
 import type { Representation, RangeServeOptions, ResponsePlan } from '@range-serve/core';
 import {
+  guardContentCodings,
   type InterceptedResponse,
   interceptResponse,
   planSendRange,
@@ -27,6 +28,7 @@ export function rangeServe(rootOrOptions?: string | ExpressRangeOptions, maybeOp
   const server = rangeServer<Response>(rootOrOptions, maybeOptions);
 
   return function rangeServeMiddleware(req: Request, res: Response, next: NextFunction): void {
+    if (req.method === 'GET' || req.method === 'HEAD') guardContentCodings(res);
     server.answer(requestOf(req), { res, getHeader: (name) => res.getHeader(name) }).then((outcome) => {
       if (outcome.kind === 'respond') {
         writeResponse(res, outcome.response, outcome.representation).catch(next);

@@ -8,6 +8,8 @@ import { Readable, Stream } from 'node:stream';
 import type { RangeServeOptions, Representation, ResponseDescription, ResponsePlan } from '@range-serve/core';
 import {
   CONTENT_HEADERS,
+  claimContentCoding,
+  guardContentCodings,
   describesRepresentation,
   type HandlerBody,
   type HandlerOutcome,
@@ -40,6 +42,7 @@ export function rangeServe(rootOrOptions?: string | KoaRangeOptions, maybeOption
   const server = rangeServer<ServerResponse>(rootOrOptions, maybeOptions);
 
   return async function rangeServeMiddleware(ctx: Context, next: Next): Promise<void> {
+    if (ctx.method === 'GET' || ctx.method === 'HEAD') guardContentCodings(ctx.res);
     const outcome = await server.answer(requestOf(ctx), { res: ctx.res, getHeader: (name) => ctx.res.getHeader(name) });
     if (outcome.kind === 'respond') return respond(ctx, outcome.response, outcome.representation);
     await next();
@@ -132,6 +135,7 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
     for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) ctx.remove(name);
   }
   const typed = ctx.res.hasHeader('content-type');
+  claimContentCoding(ctx.res, response.headers);
   if (body instanceof Readable) {
     const stream = body;
     planned.add(stream);
