@@ -43,5 +43,6 @@ export {
   type ResponseTarget,
   type ServeOutcome,
   type ServeRequest,
+  wholeFilePath,
 } from './serve.js';
 export { type StaticOptions, type StaticResolver, type StaticResult, staticResolver } from './static.js';

@@ -5,13 +5,14 @@
  * the response is not ours to plan, and `headersSent` stays what Node says it is.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import onFinished from 'on-finished';
 import { SequentialBody } from './body.js';
 import { claimContentCoding } from './coding.js';
 import type { NormalizedOptions } from './options.js';
 import { type ResponseWriter, writeResponse } from './respond.js';
 import { CONTENT_HEADERS, type ResponseDescription } from './response.js';
-import { type AutomaticEtag, type HandlerOutcome, planHandlerBody } from './serve.js';
+import { type AutomaticEtag, type HandlerOutcome, planHandlerBody, planHandlerFile, wholeFilePath } from './serve.js';
 
 /** The request a handler's response is planned for. */
 export interface InterceptedRequest {
@@ -102,6 +103,37 @@ export function interceptResponse<Res>(
     });
     return ok;
   }
+
+  // A whole-file stream piped into the response is served from our own descriptor instead, ranged with
+  // positioned reads; the handler's stream is destroyed unread.
+  res.on('pipe', (source: Readable) => {
+    const path = state === 'pending' && !res.headersSent ? wholeFilePath(source) : undefined;
+    if (path === undefined) return;
+    source.unpipe(res);
+    source.pause();
+    state = 'done'; // the handler's own writes, if any, are not the body now
+    planHandlerFile(planRequest, res.statusCode, getHeader, path, options).then(
+      (outcome) => {
+        if (outcome.kind === 'plan' && outcome.representation !== undefined) {
+          source.destroy();
+          state = 'pending';
+          decide(outcome);
+          return;
+        }
+        state = 'pending';
+        if (outcome.kind === 'plan') decide(outcome);
+        else {
+          decide(outcome);
+          source.pipe(res);
+          source.resume();
+        }
+      },
+      (err: unknown) => {
+        source.destroy();
+        res.destroy(err as Error);
+      },
+    );
+  });
 
   res.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
     if (state !== 'pending') return Reflect.apply(below.writeHead, this, [status, ...rest]) as ServerResponse;

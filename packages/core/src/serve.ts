@@ -3,7 +3,7 @@
  * a directory request, `sendRange`'s plan, and how a later handler's body becomes a representation.
  * Each returns a response description (or says to pass the request on); the adapter only writes it.
  */
-import { fstat, type Stats } from 'node:fs';
+import { fstat, ReadStream, type Stats } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { parseHttpDate } from './http-date.js';
@@ -254,6 +254,19 @@ export async function planHandlerFile<Res>(
   });
   const rep = { ...file, etag: meta.etag ?? file.etag, lastModified: meta.lastModified ?? file.lastModified };
   return { kind: 'plan', response: planResponse(request, rep, options), representation: rep };
+}
+
+/**
+ * The path of a `fs.ReadStream` that reads a whole file by its path (not a slice given by `start`/`end`,
+ * nor a descriptor it was handed, nor one that has started reading), or undefined for any other stream.
+ */
+export function wholeFilePath(stream: unknown): string | undefined {
+  if (!(stream instanceof ReadStream)) return undefined;
+  const { start, end } = stream as ReadStream & { start?: number; end?: number };
+  const path: unknown = stream.path;
+  if (typeof path !== 'string' && !Buffer.isBuffer(path)) return undefined;
+  if (stream.bytesRead !== 0 || (start !== undefined && start !== 0)) return undefined;
+  return end === undefined || end === Infinity ? String(path) : undefined;
 }
 
 const LEAVE: HandlerOutcome = Object.freeze({ kind: 'leave', headers: Object.freeze({}) });

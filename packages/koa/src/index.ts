@@ -2,7 +2,6 @@
  * @range-serve/koa: byte ranges and RFC 9110 conditional requests for Koa 2 and 3.
  * Every HTTP decision is @range-serve/core's; this file only translates `ctx` and puts answers on it.
  */
-import { ReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { Readable, Stream } from 'node:stream';
 import type { RangeServeOptions, Representation, ResponseDescription, ResponsePlan } from '@range-serve/core';
@@ -21,6 +20,7 @@ import {
   rangeServer,
   readWholeBody,
   type ServeRequest,
+  wholeFilePath,
 } from '@range-serve/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
 import onFinished from 'on-finished';
@@ -77,9 +77,10 @@ async function planLaterMiddleware(ctx: Context, options: NormalizedOptions<Serv
   const request = { method: ctx.method, headers: ctx.headers };
   const getHeader = (name: string) => ctx.res.getHeader(name);
   let outcome: HandlerOutcome;
-  if (body instanceof ReadStream && isWholeFile(body)) {
-    outcome = await planHandlerFile(request, ctx.status, getHeader, String(body.path), options);
-    if (outcome.kind === 'plan' && outcome.representation !== undefined) body.destroy(); // our own descriptor now
+  const path = wholeFilePath(body);
+  if (path !== undefined) {
+    outcome = await planHandlerFile(request, ctx.status, getHeader, path, options);
+    if (outcome.kind === 'plan' && outcome.representation !== undefined) (body as Readable).destroy(); // our own descriptor now
   } else {
     outcome = planHandlerBody(request, ctx.status, getHeader, handlerBody(body), options);
   }
@@ -100,17 +101,6 @@ function handlerBody(body: unknown): HandlerBody {
 function isJson(body: unknown): boolean {
   if (typeof body !== 'object' || body === null || body instanceof Stream || body instanceof Uint8Array) return false;
   return !(body instanceof Blob || body instanceof ReadableStream || body instanceof Response);
-}
-
-/** A stream of a whole file by path, not of a slice (`start`/`end`) or of a descriptor it was given. */
-function isWholeFile(stream: ReadStream): boolean {
-  const { start, end } = stream as ReadStream & { start?: number; end?: number };
-  return (
-    (typeof stream.path === 'string' || Buffer.isBuffer(stream.path)) &&
-    stream.bytesRead === 0 &&
-    (start === undefined || start === 0) &&
-    (end === undefined || end === Infinity)
-  );
 }
 
 /**
