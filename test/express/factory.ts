@@ -1,5 +1,4 @@
 /** The Express side of the conformance suite: builds the setup's app on an Express module (4 or 5). */
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { bytesRepresentation, openFile, streamRepresentation } from '@range-serve/core';
 import { rangeServe, sendRange } from '@range-serve/express';
@@ -11,7 +10,6 @@ import {
   JSON_BODY,
   OWN_ETAG,
   OWN_LAST_MODIFIED,
-  type RunningServer,
   type Scenario,
   type ServerFactory,
   type ServerSetup,
@@ -19,6 +17,7 @@ import {
   storeRepresentation,
   TEXT,
 } from '../conformance/scenarios.ts';
+import { listen } from '../helpers/server.ts';
 
 type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
 
@@ -96,20 +95,6 @@ export function expressFactory(express: () => Express): ServerFactory {
       if (res.headersSent) res.destroy();
       else res.status(500).type('text/plain').send('error');
     });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-    });
-    const { port } = server.address() as AddressInfo;
-    const running: RunningServer = {
-      baseUrl: `http://127.0.0.1:${port}`,
-      close: () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    };
-    return running;
+    return listen(app);
   };
 }

@@ -1,12 +1,11 @@
 /** The Koa side of the conformance suite: builds the setup's app on a Koa module (2 or 3). */
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { bytesRepresentation, openFile, streamRepresentation } from '@range-serve/core';
 import { rangeServe, sendRange } from '@range-serve/koa';
 import type Koa from 'koa';
 import type { Context } from 'koa';
 import mount from 'koa-mount';
+import { listen as listenOn } from '../helpers/server.ts';
 import {
   BODY,
   DOWNLOAD_NAME,
@@ -99,18 +98,8 @@ function routes(setup: ServerSetup): Record<Scenario, (ctx: Context) => unknown>
 }
 
 /** Starts `app` on 127.0.0.1:0. */
-export async function listen(app: Koa): Promise<RunningServer> {
-  const server = app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+export function listen(app: Koa): Promise<RunningServer> {
+  return listenOn(app.callback());
 }
 
 /**

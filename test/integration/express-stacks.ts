@@ -1,0 +1,182 @@
+/**
+ * Express apps as users write them around range-serve: compression before and after it, in directory
+ * mode and wrapping handlers; helmet, morgan and cors in front; a prefix mount and an express.Router();
+ * handlers that answer with res.send, res.write (with and without a Content-Length), res.sendFile,
+ * res.download and a piped fs.ReadStream.
+ */
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { rangeServe } from '@range-serve/express';
+import compression from 'compression';
+import cors from 'cors';
+import type { Express, IRouter, NextFunction, Request, Response } from 'express';
+import type express from 'express';
+import helmet from 'helmet';
+import morgan from 'morgan';
+import { FILE_NAMES, type FileName, type ServedFiles } from './files.ts';
+import { listen } from '../helpers/server.ts';
+import { nextTimer, nextTurn, writeInChunks } from './writes.ts';
+import { routesFor, type Stack } from './matrix.ts';
+
+/** The `express` module, version 4 (through its alias) or 5. */
+export type ExpressModule = typeof express;
+
+/** How a handler under `/h/<kind>/<file>` answers. */
+type HandlerKind = 'send' | 'write' | 'timed' | 'sendfile' | 'download' | 'pipe';
+
+const FILES: readonly FileName[] = ['large.txt', 'large.bin', 'small.txt'];
+const BODIES: readonly FileName[] = ['large.txt', 'small.txt'];
+
+function isFileName(name: string): name is FileName {
+  return (FILE_NAMES as readonly string[]).includes(name);
+}
+
+/** The handlers, each at `/h/<kind>/:name`, sending the named file's bytes its own way. */
+function mountHandlers(router: IRouter, files: ServedFiles): void {
+  const answer: Record<HandlerKind, (name: FileName, res: Response, next: NextFunction) => void> = {
+    send: (name, res) => {
+      res.type(name).send(files.bytes[name]);
+    },
+    write: (name, res) => {
+      res.type(name).setHeader('content-length', files.bytes[name].length);
+      writeInChunks(res, files.bytes[name], nextTurn);
+    },
+    timed: (name, res) => {
+      res.type(name);
+      writeInChunks(res, files.bytes[name], nextTimer);
+    },
+    sendfile: (name, res, next) => res.sendFile(name, { root: files.root }, (err) => err && next(err)),
+    download: (name, res, next) => res.download(path.join(files.root, name), (err) => err && next(err)),
+    pipe: (name, res) => {
+      res.type(name);
+      createReadStream(path.join(files.root, name)).pipe(res);
+    },
+  };
+  for (const [kind, handler] of Object.entries(answer)) {
+    router.get(`/h/${kind}/:name`, (req: Request, res: Response, next: NextFunction) => {
+      const name = req.params.name;
+      if (typeof name === 'string' && isFileName(name)) handler(name, res, next);
+      else next();
+    });
+  }
+}
+
+/** An app with `layers`; what nothing answers, and errors, go to Express's own final handler. */
+function start(
+  express: ExpressModule,
+  layers: (app: Express, files: ServedFiles, handlers: (router: IRouter) => void) => void,
+) {
+  return (files: ServedFiles) => {
+    const app = express();
+    app.set('env', 'test'); // the final handler answers errors without printing them
+    layers(app, files, (router) => mountHandlers(router, files));
+    return listen(app);
+  };
+}
+
+/** Routes of handlers of `kinds` for the bodies, and the downloads of `big.bin` through them. */
+function handlerRoutes(prefix: string, kinds: readonly HandlerKind[], encoded: boolean) {
+  return {
+    routes: kinds.flatMap((kind) =>
+      routesFor(`${prefix}/h/${kind}/`, BODIES, {
+        encoded,
+        ranged: kind !== 'timed',
+        mayLackValidator: kind === 'write',
+      }),
+    ),
+    downloads: kinds.map((kind) => `${prefix}/h/${kind}/big.bin`),
+  };
+}
+
+const WRITTEN: readonly HandlerKind[] = ['send', 'write', 'timed'];
+const FILE_HANDLERS: readonly HandlerKind[] = ['sendfile', 'download', 'pipe'];
+
+/** A morgan logger writing to a stream that discards. */
+function quietLogger() {
+  return morgan('combined', { stream: new Writable({ write: (_chunk, _encoding, done) => done() }) });
+}
+
+/** The Express stacks, built on `express` (4 or 5). */
+export function expressStacks(express: ExpressModule): Stack[] {
+  const written = handlerRoutes('', WRITTEN, true);
+  const everyHandler = handlerRoutes('', [...WRITTEN, ...FILE_HANDLERS], true);
+  const plainFileHandlers = handlerRoutes('', FILE_HANDLERS, false);
+  const routed = handlerRoutes('/router', ['send', 'pipe'], false);
+  return [
+    {
+      name: 'compression() → rangeServe(dir) → handlers',
+      start: start(express, (app, files, handlers) => {
+        app.use(compression());
+        app.use(rangeServe(files.root));
+        handlers(app);
+      }),
+      routes: [...routesFor('/', FILES, { encoded: true }), ...written.routes],
+      downloads: ['/big.bin', ...written.downloads],
+    },
+    {
+      name: 'rangeServe(dir) → compression() → handlers',
+      start: start(express, (app, files, handlers) => {
+        app.use(rangeServe(files.root));
+        app.use(compression());
+        handlers(app);
+      }),
+      routes: [...routesFor('/', FILES, { encoded: false }), ...written.routes],
+      downloads: ['/big.bin', ...written.downloads],
+    },
+    {
+      name: 'compression() → rangeServe() → handlers',
+      start: start(express, (app, _files, handlers) => {
+        app.use(compression());
+        app.use(rangeServe());
+        handlers(app);
+      }),
+      ...everyHandler,
+    },
+    {
+      name: 'rangeServe() → compression() → handlers',
+      start: start(express, (app, _files, handlers) => {
+        app.use(rangeServe());
+        app.use(compression());
+        handlers(app);
+      }),
+      ...everyHandler,
+    },
+    {
+      name: 'rangeServe() → res.sendFile, res.download, piped fs.ReadStream',
+      start: start(express, (app, _files, handlers) => {
+        app.use(rangeServe());
+        handlers(app);
+      }),
+      ...plainFileHandlers,
+    },
+    {
+      name: 'helmet() → morgan() → cors() → rangeServe(dir)',
+      start: start(express, (app, files) => {
+        app.use(helmet());
+        app.use(quietLogger());
+        app.use(cors());
+        app.use(rangeServe(files.root));
+      }),
+      routes: routesFor('/', FILES, { encoded: false }),
+      downloads: ['/big.bin'],
+    },
+    {
+      name: "app.use('/prefix', rangeServe(dir)); app.use('/router', express.Router() with rangeServe)",
+      start: start(express, (app, files, handlers) => {
+        app.use('/prefix', rangeServe(files.root));
+        const router = express.Router();
+        router.use('/static', rangeServe(files.root));
+        router.use(rangeServe());
+        handlers(router);
+        app.use('/router', router);
+      }),
+      routes: [
+        ...routesFor('/prefix/', FILES, { encoded: false }),
+        ...routesFor('/router/static/', ['large.bin', 'small.txt'], { encoded: false }),
+        ...routed.routes,
+      ],
+      downloads: ['/prefix/big.bin', '/router/static/big.bin', ...routed.downloads],
+    },
+  ];
+}

@@ -1,0 +1,5 @@
+import Koa from 'koa2';
+import { type KoaConstructor, koaStacks } from './koa-stacks.ts';
+import { runStacks } from './matrix.ts';
+
+runStacks('Koa 2', koaStacks(Koa as unknown as KoaConstructor));
