@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, it } from 'node:test';
+import compressible from 'compressible';
 import { type ByteRange, type PlanOptions, planResponse, type ResponsePlan } from '@range-serve/core';
 import type { RepresentationInfo, ResponseHeaders as PlanHeaders } from '@range-serve/core/adapter';
 import { multipartLayout } from '../../packages/core/src/multipart.ts';
@@ -35,6 +36,10 @@ function baseHeaders(rep: RepresentationInfo, acceptRanges = 'bytes'): PlanHeade
     if (rep.etag !== undefined) h.etag = rep.etag;
     if (rep.lastModified !== undefined) h['last-modified'] = new Date(rep.lastModified).toUTCString();
     Object.assign(h, rep.headers ?? {});
+    // A type a compressing layer would encode varies by Accept-Encoding on every answer.
+    if (rep.contentType !== undefined && compressible(rep.contentType) === true && h.vary === undefined) {
+      h.vary = 'Accept-Encoding';
+    }
   }
   return h;
 }
@@ -108,8 +113,11 @@ const NOT_MODIFIED: Expected = {
   },
 };
 const FAILED: Expected = { kind: 'precondition-failed', headers: { 'content-length': '0' } };
-function unsatisfiable(size = 10): Expected {
-  return { kind: 'range-not-satisfiable', headers: { 'content-range': `bytes */${size}`, 'content-length': '0' } };
+/** A 416; `typed` when the representation's type is one a compressing layer would encode (then it varies). */
+function unsatisfiable(size = 10, typed = true): Expected {
+  const headers: PlanHeaders = { 'content-range': `bytes */${size}`, 'content-length': '0' };
+  if (typed) headers.vary = 'Accept-Encoding';
+  return { kind: 'range-not-satisfiable', headers };
 }
 
 /** Asserts a plan against its expectation for `method`: exact status, kind, headers, spans, framing. */
@@ -713,7 +721,7 @@ describe('planResponse: Responses', () => {
     {
       name: '304 without validators or caching fields has no header fields',
       headers: { 'if-none-match': '*' },
-      rep: { size: 10, contentType: 'text/plain' },
+      rep: { size: 10, contentType: 'image/png' },
       expected: { kind: 'not-modified', headers: {} },
     },
     {

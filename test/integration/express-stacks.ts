@@ -76,11 +76,13 @@ function start(
 }
 
 /** Routes of handlers of `kinds` for the bodies, and the downloads of `big.bin` through them. */
-function handlerRoutes(prefix: string, kinds: readonly HandlerKind[], encoded: boolean) {
+function handlerRoutes(prefix: string, kinds: readonly HandlerKind[], encoded: boolean, encodedBeforeUs = false) {
   return {
     routes: kinds.flatMap((kind) =>
       routesFor(`${prefix}/h/${kind}/`, BODIES, {
         encoded,
+        // Bodies the handler writes itself pass through compression before range-serve sees them.
+        encodedBeforeUs: encodedBeforeUs && WRITTEN.includes(kind),
         ranged: kind !== 'timed',
         mayLackValidator: kind === 'write',
       }),
@@ -100,7 +102,9 @@ function quietLogger() {
 /** The Express stacks, built on `express` (4 or 5). */
 export function expressStacks(express: ExpressModule): Stack[] {
   const written = handlerRoutes('', WRITTEN, true);
+  const writtenAfter = handlerRoutes('', WRITTEN, true, true);
   const everyHandler = handlerRoutes('', [...WRITTEN, ...FILE_HANDLERS], true);
+  const everyHandlerAfter = handlerRoutes('', [...WRITTEN, ...FILE_HANDLERS], true, true);
   const plainFileHandlers = handlerRoutes('', FILE_HANDLERS, false);
   const routed = handlerRoutes('/router', ['send', 'pipe'], false);
   return [
@@ -121,7 +125,7 @@ export function expressStacks(express: ExpressModule): Stack[] {
         app.use(compression());
         handlers(app);
       }),
-      routes: [...routesFor('/', FILES, { encoded: false }), ...written.routes],
+      routes: [...routesFor('/', FILES, { encoded: false }), ...writtenAfter.routes],
       downloads: ['/big.bin', ...written.downloads],
     },
     {
@@ -140,7 +144,7 @@ export function expressStacks(express: ExpressModule): Stack[] {
         app.use(compression());
         handlers(app);
       }),
-      ...everyHandler,
+      ...everyHandlerAfter,
     },
     {
       name: 'rangeServe() → res.sendFile, res.download, piped fs.ReadStream',

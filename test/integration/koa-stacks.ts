@@ -78,11 +78,12 @@ function start(Koa: KoaConstructor, layers: (app: Koa, files: ServedFiles) => vo
 }
 
 /** Routes of the body kinds for the bodies, and the downloads of `big.bin` through them. */
-function bodyRoutes(kinds: readonly BodyKind[], encoded: boolean) {
+function bodyRoutes(kinds: readonly BodyKind[], encoded: boolean, encodedBeforeUs = false) {
   return {
     routes: kinds.flatMap((kind) =>
       routesFor(`/h/${kind}/`, BODIES, {
         encoded,
+        encodedBeforeUs,
         ranged: kind !== 'timed-stream',
         mayLackValidator: kind === 'stream-with-length',
       }),
@@ -94,6 +95,7 @@ function bodyRoutes(kinds: readonly BodyKind[], encoded: boolean) {
 /** The Koa stacks, built on `Koa` (2 or 3). */
 export function koaStacks(Koa: KoaConstructor): Stack[] {
   const compressed = bodyRoutes(KINDS, true);
+  const compressedAfter = bodyRoutes(KINDS, true, true);
   const plain = bodyRoutes(['buffer', 'file-stream'], false);
   return [
     {
@@ -113,7 +115,7 @@ export function koaStacks(Koa: KoaConstructor): Stack[] {
         app.use(compress());
         app.use(bodies(files));
       }),
-      routes: [...routesFor('/', FILES, { encoded: false }), ...compressed.routes],
+      routes: [...routesFor('/', FILES, { encoded: false }), ...compressedAfter.routes],
       downloads: ['/big.bin', ...compressed.downloads],
     },
     {

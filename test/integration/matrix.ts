@@ -37,6 +37,12 @@ export interface Route {
    * response may carry no ETag (it is then checked as a representation without validators).
    */
   readonly mayLackValidator: boolean;
+  /**
+   * Whether the compression layer runs after range-serve and before the handler, so that range-serve
+   * only sees an encoded body of unknown length: such a 200 is then not ranged (the whole encoded body,
+   * RFC 9110 §14.2 lets a server ignore Range) and may carry no ETag, but never the identity one.
+   */
+  readonly encodedBeforeUs: boolean;
 }
 
 /** An app as users write it, and the routes to ask it. */
@@ -54,7 +60,12 @@ export interface Stack {
 export function routesFor(
   prefix: string,
   files: readonly FileName[],
-  expect: { readonly ranged?: boolean; readonly encoded: boolean; readonly mayLackValidator?: boolean },
+  expect: {
+    readonly ranged?: boolean;
+    readonly encoded: boolean;
+    readonly mayLackValidator?: boolean;
+    readonly encodedBeforeUs?: boolean;
+  },
 ): Route[] {
   return files.map((file) => ({
     url: `${prefix}${file}`,
@@ -62,6 +73,7 @@ export function routesFor(
     ranged: expect.ranged ?? true,
     encoded: expect.encoded,
     mayLackValidator: expect.mayLackValidator ?? false,
+    encodedBeforeUs: expect.encodedBeforeUs ?? false,
   }));
 }
 
@@ -156,6 +168,14 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
     return etag;
   };
   const expectEncoded = (encoding: ClientEncoding): boolean => route.encoded && encoding.offers.length > 0;
+  /** A 200 of the whole encoded body where range-serve only saw it encoded: allowed instead of a 206 or 416. */
+  const wholeEncodedInstead = (encoding: ClientEncoding, res: DecodedResponse): boolean => {
+    if (!route.encodedBeforeUs || !expectEncoded(encoding) || res.status !== 200) return false;
+    assert.equal(res.headers['content-range'], undefined, 'Content-Range on a 200');
+    assert.ok(contentCodings(res.headers).length === 1, 'a whole 200 in place of a range must be the encoded one');
+    assertBytes(res.body, content(), 'the decoded whole body');
+    return true;
+  };
 
   for (const encoding of CLIENT_ENCODINGS) {
     const on = `(Accept-Encoding: ${encoding.acceptEncoding})`;
@@ -201,7 +221,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
         assert.equal(res.headers['content-length'], String(content().length), 'Content-Length of the identity 200');
       } else {
         const etag = res.headers.etag;
-        if (etag === undefined && strong === undefined) return; // nothing to weaken: no validator at all
+        if (etag === undefined && (strong === undefined || route.encodedBeforeUs)) return; // no validator to weaken
         assert.ok(etag !== undefined, `the ${res.headers['content-encoding']} 200 carries no ETag`);
         assert.notEqual(
           etag,
@@ -216,6 +236,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
     it(`single Range ${on}: 206 of identity bytes with the exact Content-Range`, TEST, async () => {
       const { single } = ranges(content().length);
       const res = await get(encoding, { range: single.field });
+      if (wholeEncodedInstead(encoding, res)) return;
       assertStatus(res, 206, `Range: ${single.field}`);
       assertIdentity(res, 'the 206');
       assert.equal(res.headers['content-range'], `bytes ${single.first}-${single.last}/${content().length}`);
@@ -228,6 +249,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
     it(`suffix Range ${on}: 206 of the last 1500 identity bytes`, TEST, async () => {
       const { suffix } = ranges(content().length);
       const res = await get(encoding, { range: suffix.field });
+      if (wholeEncodedInstead(encoding, res)) return;
       assertStatus(res, 206, `Range: ${suffix.field}`);
       assertIdentity(res, 'the 206');
       assert.equal(res.headers['content-range'], `bytes ${suffix.first}-${suffix.last}/${content().length}`);
@@ -238,6 +260,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
     it(`multi-range ${on}: multipart/byteranges of identity parts, in order`, TEST, async () => {
       const { multi } = ranges(content().length);
       const res = await get(encoding, { range: multi.field });
+      if (wholeEncodedInstead(encoding, res)) return;
       assertStatus(res, 206, `Range: ${multi.field}`);
       assertIdentity(res, 'the multipart 206');
       const type = res.headers['content-type'] ?? '';
@@ -257,6 +280,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
 
     it(`Range past the end ${on}: 416 with bytes */length, not encoded`, TEST, async () => {
       const res = await get(encoding, { range: `bytes=${content().length}-` });
+      if (wholeEncodedInstead(encoding, res)) return;
       assertStatus(res, 416, 'Range past the end');
       assertIdentity(res, 'the 416');
       assert.equal(res.headers['content-range'], `bytes */${content().length}`);
@@ -269,7 +293,8 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
       async () => {
         const first = await firstAnswer(encoding);
         const { single } = ranges(content().length);
-        if (first.headers.etag === undefined && (await identityEtag()) === undefined) {
+        const unvalidated = route.encodedBeforeUs && contentCodings(first.headers).length > 0;
+        if (first.headers.etag === undefined && (unvalidated || (await identityEtag()) === undefined)) {
           // No validator was sent: an If-Range can match nothing (RFC 9110 §13.1.5), the whole body comes back.
           const res = await get(encoding, { range: single.field, 'if-range': '"never-sent"' });
           assertStatus(res, 200, 'If-Range on a representation without validators');
@@ -296,7 +321,8 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
 
     it(`If-None-Match with the ETag just received ${on}: 304 with that ETag`, TEST, async () => {
       const first = await firstAnswer(encoding);
-      if (first.headers.etag === undefined && (await identityEtag()) === undefined) {
+      const unvalidated = route.encodedBeforeUs && contentCodings(first.headers).length > 0;
+      if (first.headers.etag === undefined && (unvalidated || (await identityEtag()) === undefined)) {
         // No validator was sent: a tag the client made up matches nothing, the whole body comes back.
         const res = await get(encoding, { 'if-none-match': '"never-sent"' });
         assertStatus(res, 200, 'If-None-Match on a representation without validators');

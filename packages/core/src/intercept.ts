@@ -11,6 +11,7 @@ import { SequentialBody } from './body.js';
 import { claimContentCoding } from './coding.js';
 import type { NormalizedOptions } from './options.js';
 import { type ResponseWriter, writeResponse } from './respond.js';
+import type { Representation } from './representation.js';
 import { CONTENT_HEADERS, type ResponseDescription } from './response.js';
 import { type AutomaticEtag, type HandlerOutcome, planHandlerBody, planHandlerFile, wholeFilePath } from './serve.js';
 
@@ -29,6 +30,11 @@ export interface InterceptedResponse {
    * request from its own freshness check for one call).
    */
   planWith(request: InterceptedRequest): void;
+  /**
+   * Sends an answer made elsewhere (a handler's `res.sendFile`) through every layer around the response,
+   * this interception passing it through; see {@link writeResponse}.
+   */
+  send(response: ResponseDescription, representation?: Representation): Promise<void>;
 }
 
 type Callback = (error?: Error | null) => void;
@@ -90,6 +96,12 @@ export function interceptResponse<Res>(
     writer.writeHead(response.status, response.headers);
   }
 
+  /** Writes an answer through `res`'s methods as they are now (every layer around us), passing through ours. */
+  function sendFromTop(response: ResponseDescription, representation?: Representation): Promise<void> {
+    state = 'through';
+    return writeResponse(res, response, representation);
+  }
+
   /** Sends the bytes the plan keeps of `chunk`; answers with the real write's backpressure. */
   function cutAndWrite(chunk: Uint8Array, callback: Callback | undefined): boolean {
     const out = (cut as SequentialBody).push(chunk);
@@ -116,8 +128,8 @@ export function interceptResponse<Res>(
       (outcome) => {
         if (outcome.kind === 'plan' && outcome.representation !== undefined) {
           source.destroy();
-          state = 'pending';
-          decide(outcome);
+          // Written from the top, as the handler's own writes were, so that layers after us still see it.
+          sendFromTop(outcome.response, outcome.representation).catch((err: unknown) => res.destroy(err as Error));
           return;
         }
         state = 'pending';
@@ -211,6 +223,7 @@ export function interceptResponse<Res>(
     planWith(next: InterceptedRequest) {
       planRequest = next;
     },
+    send: sendFromTop,
   };
 }
 

@@ -3,6 +3,7 @@
  * No I/O, no streams, no framework objects: the adapters apply the plan.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import compressible from 'compressible';
 import { mergeVary } from './coding.js';
 import { parseEntityTagList } from './etag.js';
 import { formatHttpDate } from './http-date.js';
@@ -139,7 +140,7 @@ export function planResponse(
         return {
           kind: 'range-not-satisfiable',
           status: 416,
-          headers: { 'content-range': `bytes */${size}`, 'content-length': '0' },
+          headers: unsatisfiableHeaders(representation, size),
           body: NO_BODY,
         };
       }
@@ -204,7 +205,27 @@ function representationHeaders(representation: RepresentationInfo, rangeable: bo
   if (extra !== undefined) {
     for (const name in extra) headers[name] = extra[name] as string;
   }
+  if (mayBeEncoded(representation)) headers.vary = mergeVary(headers.vary, 'Accept-Encoding');
   return headers;
+}
+
+/** §15.5.17: a 416 carries the current length in an unsatisfied-range Content-Range. */
+function unsatisfiableHeaders(representation: RepresentationInfo, size: number): PlanHeaders {
+  const headers: PlanHeaders = { 'content-range': `bytes */${size}`, 'content-length': '0' };
+  if (mayBeEncoded(representation)) headers.vary = mergeVary(representation.headers?.vary, 'Accept-Encoding');
+  return headers;
+}
+
+/**
+ * Whether a layer that compresses on the fly (compression, koa-compress, a CDN) would encode this type:
+ * then every answer for it says `Vary: Accept-Encoding`, the 200 and the 304, 206 and 416 alike, so a
+ * cache keys them the same way whether or not such a layer is there (nginx's gzip_vary does the same).
+ */
+function mayBeEncoded(representation: RepresentationMetadata): boolean {
+  const type = representation.contentType;
+  return (
+    type !== undefined && representation.headers?.['content-encoding'] === undefined && compressible(type) === true
+  );
 }
 
 /**
@@ -226,7 +247,7 @@ function notModifiedHeaders(request: PlanRequest, representation: Representation
       if (value !== undefined) headers[name] = value;
     }
   }
-  if (encodedForm) headers.vary = mergeVary(headers.vary, 'Accept-Encoding');
+  if (encodedForm || mayBeEncoded(representation)) headers.vary = mergeVary(headers.vary, 'Accept-Encoding');
   return headers;
 }
 

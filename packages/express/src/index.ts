@@ -13,6 +13,7 @@ import {
   writeResponse,
 } from '@range-serve/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { serveSendFile } from './send-file.js';
 
 /** The options of {@link rangeServe} and {@link sendRange}; `setHeaders` receives Express's `res`. */
 export type ExpressRangeOptions = RangeServeOptions<Response>;
@@ -34,7 +35,9 @@ export function rangeServe(rootOrOptions?: string | ExpressRangeOptions, maybeOp
         writeResponse(res, outcome.response, outcome.representation).catch(next);
         return;
       }
-      if (req.method === 'GET' || req.method === 'HEAD') planLaterHandlers(req, res, server.options);
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        serveSendFile(req, res, planLaterHandlers(req, res, server.options));
+      }
       next();
     }, next);
   };
@@ -67,6 +70,7 @@ function planLaterHandlers(req: Request, res: Response, options: ReturnType<type
     typeof automatic === 'function' ? (automatic(bytes, 'utf8') as string | undefined) : undefined,
   );
   hideFreshnessFromSend(req, res, intercepted);
+  return intercepted;
 }
 
 /**
