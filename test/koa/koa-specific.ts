@@ -93,7 +93,7 @@ export function runKoaSpecific(name: string, Koa: KoaConstructor): void {
       const full = await get('/k/file-stream');
       assert.equal(full.status, 200);
       assert.deepEqual(full.body, fx.hello);
-      assert.match(full.headers.etag ?? '', /^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+"$/);
+      assert.match(full.headers.etag ?? '', /^"[0-9a-f]+-[0-9a-f]+"$/);
       assert.ok(full.headers['last-modified']);
       assert.equal(full.headers['content-type'], 'text/plain; charset=utf-8');
       const part = await get('/k/file-stream', { range: 'bytes=50-', 'if-range': full.headers.etag as string });

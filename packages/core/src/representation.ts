@@ -78,9 +78,12 @@ export class NotAFileError extends Error {
   }
 }
 
-/** The strong ETag of a file: its size, modification time in nanoseconds and inode, in hex. */
+/**
+ * The strong ETag of a file: its size and modification time in nanoseconds, in hex. Nothing that differs
+ * between machines (no inode, no device), so replicas holding copies with the same mtime agree.
+ */
 export function fileEtag(stat: BigIntStats): string {
-  return `"${stat.size.toString(16)}-${stat.mtimeNs.toString(16)}-${stat.ino.toString(16)}"`;
+  return `"${stat.size.toString(16)}-${stat.mtimeNs.toString(16)}"`;
 }
 
 /**
