@@ -246,10 +246,11 @@ describe('bytes representations (BEHAVIOUR.md Validators: content-hash ETag unle
   const text = 'h\u00e9llo w\u00f6rld \u2713 \u{1f600} and some ASCII after it';
   const utf8 = Buffer.from(text, 'utf8');
 
-  it('a Buffer gets a strong ETag of its length and SHA-1', () => {
+  it('a Buffer gets a strong ETag of its length and SHA-256, and knows that SHA-256 for Repr-Digest', () => {
     const rep = bytesRepresentation(buffer);
-    assert.equal(rep.etag, `"12c-${createHash('sha1').update(buffer).digest('base64url')}"`);
+    assert.equal(rep.etag, `"12c-${createHash('sha256').update(buffer).digest('base64url')}"`);
     assert.equal(rep.etag, contentEtag(buffer));
+    assert.equal(rep.sha256, createHash('sha256').update(buffer).digest('base64'));
     assert.equal(rep.size, 300);
     assert.notEqual(bytesRepresentation(Buffer.from('a')).etag, bytesRepresentation(Buffer.from('b')).etag);
   });
@@ -261,9 +262,22 @@ describe('bytes representations (BEHAVIOUR.md Validators: content-hash ETag unle
     assert.deepEqual(Buffer.from(rep.bytes), utf8);
   });
 
-  it('an ETag set by the handler is kept, and an explicit undefined means none', () => {
+  it('an ETag set by the handler is kept, and an explicit undefined means none; neither knows a digest', () => {
     assert.equal(bytesRepresentation(buffer, { etag: 'W/"mine"' }).etag, 'W/"mine"');
+    assert.equal(bytesRepresentation(buffer, { etag: 'W/"mine"' }).sha256, undefined);
     assert.equal(bytesRepresentation(buffer, { etag: undefined }).etag, undefined);
+    assert.equal(bytesRepresentation(buffer, { etag: undefined }).sha256, undefined);
+  });
+
+  it('the content-hash ETag an adapter computed first brings its SHA-256 to the representation of the same bytes', () => {
+    const sha = createHash('sha256').update(buffer).digest('base64');
+    assert.equal(bytesRepresentation(buffer, { etag: contentEtag(buffer) }).sha256, sha);
+    // Other bytes, or the same bytes under another ETag, never take a digest that is not theirs.
+    const other = Buffer.from(buffer);
+    const etag = contentEtag(buffer);
+    assert.equal(bytesRepresentation(other, { etag }).sha256, undefined);
+    contentEtag(buffer);
+    assert.equal(bytesRepresentation(buffer, { etag: '"other"' }).sha256, undefined);
   });
 
   it('a Buffer: whole, one range and multipart are the exact bytes', async () => {

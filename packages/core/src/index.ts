@@ -21,6 +21,16 @@ export {
   SMALL_BODY,
 } from './body.js';
 export {
+  createFileDigests,
+  DIGEST_CACHE_ENTRIES,
+  type DigestFileOptions,
+  type FileDigests,
+  fileDigests,
+  type FileEtagMode,
+  openFileWithDigest,
+  withFileDigest,
+} from './digest.js';
+export {
   type EntityTag,
   type EntityTagList,
   parseEntityTag,
@@ -96,6 +106,14 @@ export {
   type StreamRepresentation,
   streamRepresentation,
 } from './representation.js';
+export {
+  type ContentHash,
+  contentHash,
+  digestEtag,
+  reprDigestValue,
+  takeContentSha256,
+  wantsSha256,
+} from './repr-digest.js';
 export { type ServeOptions, sendPlan, serveRepresentation } from './respond.js';
 export {
   type DirectoryRedirect,

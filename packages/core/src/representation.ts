@@ -3,9 +3,9 @@
  * A file is opened once and described by fstat of that descriptor; buffers and strings carry a
  * content-hash ETag; a stream is read once, front to back, and must declare its length.
  */
-import { hash } from 'node:crypto';
 import fs, { type BigIntStats } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { contentHash, takeContentSha256 } from './repr-digest.js';
 
 /** Metadata shared by every representation; headers are lowercase. */
 export interface RepresentationMetadata {
@@ -20,6 +20,8 @@ export interface RepresentationMetadata {
    * `content-disposition`, ...). A 304 keeps only those RFC 9110 §15.4.5 lists.
    */
   readonly headers?: Readonly<Record<string, string>> | undefined;
+  /** The SHA-256 of the whole representation in base64, sent as `Repr-Digest` (RFC 9530); omit when unknown. */
+  readonly sha256?: string | undefined;
 }
 
 /** What planning needs to know of a representation. */
@@ -154,9 +156,9 @@ export function fileRepresentation(
   };
 }
 
-/** The strong content-hash ETag of in-memory bytes: their length and SHA-1, base64url. */
+/** The strong content-hash ETag of in-memory bytes: their length and SHA-256, base64url. */
 export function contentEtag(bytes: Uint8Array): string {
-  return `"${bytes.byteLength.toString(16)}-${hash('sha1', bytes, 'base64url')}"`;
+  return contentHash(bytes).etag;
 }
 
 /** Wraps a Buffer, Uint8Array or string (as UTF-8) with a strong content-hash ETag unless one is given. */
@@ -165,14 +167,17 @@ export function bytesRepresentation(
   metadata: RepresentationMetadata = {},
 ): BytesRepresentation {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const etag = 'etag' in metadata ? metadata.etag : contentEtag(bytes);
   return {
     kind: 'bytes',
     bytes,
     size: bytes.byteLength,
-    etag: 'etag' in metadata ? metadata.etag : contentEtag(bytes),
+    etag,
     lastModified: metadata.lastModified,
     contentType: metadata.contentType,
     headers: metadata.headers,
+    // A content-hash ETag made from these very bytes just before brings its SHA-256 along.
+    sha256: metadata.sha256 ?? takeContentSha256(bytes, etag),
   };
 }
 
@@ -189,6 +194,7 @@ export function streamRepresentation(
     size,
     sequential: true,
     etag: metadata.etag,
+    sha256: metadata.sha256,
     lastModified: metadata.lastModified,
     contentType: metadata.contentType,
     headers: metadata.headers,

@@ -58,7 +58,7 @@ export function rangeServe(rootOrOptions?: string | ExpressRangeOptions, maybeOp
       next();
       return;
     }
-    resolve(mountedPath(req.path, req.originalUrl)).then(async (result) => {
+    resolve(mountedPath(req.path, req.originalUrl), req.headers).then(async (result) => {
       switch (result.kind) {
         case 'file':
           return sendFile(req, res, result.file, options);

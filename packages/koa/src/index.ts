@@ -20,7 +20,7 @@ import {
   mountedPath,
   type NormalizedOptions,
   normalizeOptions,
-  openFile,
+  openFileWithDigest,
   planResponse,
   type RangeServeOptions,
   type Representation,
@@ -58,7 +58,8 @@ export function rangeServe(rootOrOptions?: string | KoaRangeOptions, maybeOption
       if (resolve !== undefined && !options.fallthrough) return sendEmpty(ctx, 405, { allow: 'GET, HEAD' });
       return next();
     }
-    const result = resolve === undefined ? undefined : await resolve(mountedPath(ctx.path, ctx.originalUrl));
+    const result =
+      resolve === undefined ? undefined : await resolve(mountedPath(ctx.path, ctx.originalUrl), ctx.headers);
     switch (result?.kind) {
       case 'file':
         await sendRepresentation(ctx, result.file, options);
@@ -139,7 +140,7 @@ async function planDownstream(ctx: Context, options: Options): Promise<void> {
     if (length !== undefined && length !== bytes.length) return;
     rep = bytesRepresentation(bytes, { ...meta, etag: meta.etag ?? contentEtag(bytes) });
   } else if (body instanceof ReadStream && isWholeFile(body)) {
-    const file = await openFile(String(body.path), {
+    const file = await openFileWithDigest(String(body.path), {
       etag: options.etag,
       lastModified: options.lastModified,
       contentType: meta.contentType,
