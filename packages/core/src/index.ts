@@ -106,14 +106,7 @@ export {
   type StreamRepresentation,
   streamRepresentation,
 } from './representation.js';
-export {
-  type ContentHash,
-  contentHash,
-  digestEtag,
-  reprDigestValue,
-  takeContentSha256,
-  wantsSha256,
-} from './repr-digest.js';
+export { digestEtag, reprDigestValue, wantsSha256 } from './repr-digest.js';
 export { type ServeOptions, sendPlan, serveRepresentation } from './respond.js';
 export {
   type DirectoryRedirect,

@@ -13,7 +13,8 @@ export interface ContentHash {
 /**
  * The last content hash made, so that a representation built right after from the same bytes and
  * that ETag (`bytesRepresentation(body, { etag: contentEtag(body) })`) knows its SHA-256 without
- * hashing again. It is taken at most once.
+ * hashing again. It is taken at most once, and forgotten at the end of the current job, so that it
+ * never keeps a body alive.
  */
 let lastHash: { readonly bytes: Uint8Array; readonly hash: ContentHash } | undefined;
 
@@ -21,7 +22,11 @@ let lastHash: { readonly bytes: Uint8Array; readonly hash: ContentHash } | undef
 export function contentHash(bytes: Uint8Array): ContentHash {
   const sha256 = createHash('sha256').update(bytes).digest();
   const hash = { sha256, etag: digestEtag(bytes.byteLength, sha256) };
-  lastHash = { bytes, hash };
+  const entry = { bytes, hash };
+  lastHash = entry;
+  queueMicrotask(() => {
+    if (lastHash === entry) lastHash = undefined;
+  });
   return hash;
 }
 
