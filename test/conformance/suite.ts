@@ -3,6 +3,7 @@
  * Exact statuses, headers and bytes, over raw node:http; multipart bodies are parsed back with dicer.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { contentEtag } from '@range-serve/core/adapter';
@@ -61,7 +62,7 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         assert.equal(res.headers['content-length'], String(len()));
         assert.equal(res.headers['accept-ranges'], 'bytes');
         assert.equal(res.headers['cache-control'], 'public, max-age=0');
-        assert.match(res.headers.etag ?? '', /^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+"$/);
+        assert.match(res.headers.etag ?? '', /^"[0-9a-f]+-[0-9a-f]+"$/);
         assert.match(
           res.headers['last-modified'] ?? '',
           /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/,
@@ -393,10 +394,85 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
       });
     });
 
+    describe("directory serving with etag: 'digest'", () => {
+      const s = serve(() => ({ root: fx.root, options: { etag: 'digest', lastModified: false } }));
+      const sha = createHash('sha256').update(fx.hello);
+      const digest = sha.copy().digest('base64');
+      const etag = `"${fx.hello.length.toString(16)}-${sha.digest('base64url')}"`;
+
+      it('GET and HEAD carry the SHA-256 of the content as a strong ETag and as Repr-Digest', async () => {
+        for (const method of ['GET', 'HEAD']) {
+          const res = await get(s, '/hello.txt', {}, method);
+          assert.equal(res.status, 200, method);
+          assert.equal(res.headers.etag, etag, method);
+          assert.equal(res.headers['repr-digest'], `sha-256=:${digest}:`, method);
+          assert.equal(res.headers['last-modified'], undefined, method);
+          assert.deepEqual(res.body, method === 'GET' ? fx.hello : Buffer.alloc(0));
+        }
+      });
+
+      it('a 206 resumed with If-Range and the digest ETag carries the digest of the whole file', async () => {
+        const res = await get(s, '/hello.txt', { range: 'bytes=10-19', 'if-range': etag });
+        assert.equal(res.status, 206);
+        assert.equal(res.headers['content-range'], `bytes 10-19/${fx.hello.length}`);
+        assert.equal(res.headers['repr-digest'], `sha-256=:${digest}:`);
+        assert.deepEqual(res.body, fx.hello.subarray(10, 20));
+      });
+
+      it('If-None-Match with the digest ETag is 304 with the ETag and no Repr-Digest', async () => {
+        const res = await get(s, '/hello.txt', { 'if-none-match': etag });
+        assert.equal(res.status, 304);
+        assert.equal(res.headers.etag, etag);
+        assert.equal(res.headers['repr-digest'], undefined);
+        assert.equal(res.body.length, 0);
+      });
+
+      it('an index file and an empty file get digest ETags too', async () => {
+        const index = await get(s, '/dir/');
+        assert.equal(index.status, 200);
+        assert.equal(
+          index.headers['repr-digest'],
+          `sha-256=:${createHash('sha256').update(fx.indexHtml).digest('base64')}:`,
+        );
+        const empty = await get(s, '/empty.txt');
+        assert.equal(empty.status, 200);
+        assert.equal(empty.headers.etag, `"0-${createHash('sha256').digest('base64url')}"`);
+      });
+    });
+
+    describe('Want-Repr-Digest (RFC 9530 §4)', () => {
+      const allowed = serve(() => ({ root: fx.root, options: { wantReprDigest: true } }));
+      const ignored = serve(() => ({ root: fx.root }));
+      const digest = `sha-256=:${createHash('sha256').update(fx.hello).digest('base64')}:`;
+
+      it('asked for sha-256 and allowed by wantReprDigest: Repr-Digest is computed, the ETag stays from fstat', async () => {
+        for (const want of ['sha-256=5', 'sha-512=9, sha-256=1', 'sha-256']) {
+          const res = await get(allowed, '/hello.txt', { 'want-repr-digest': want, range: 'bytes=0-4' });
+          assert.equal(res.status, 206, want);
+          assert.equal(res.headers['repr-digest'], digest, want);
+          assert.match(res.headers.etag ?? '', /^"[0-9a-f]+-[0-9a-f]+"$/, want);
+          assert.deepEqual(res.body, fx.hello.subarray(0, 5));
+        }
+      });
+
+      it('only algorithms we do not offer, sha-256=0, or no option: no Repr-Digest', async () => {
+        for (const want of ['sha-512=3', 'sha-256=0', 'md5=10', 'sha-256=11', 'garbage;;']) {
+          const res = await get(allowed, '/hello.txt', { 'want-repr-digest': want });
+          assert.equal(res.status, 200, want);
+          assert.equal(res.headers['repr-digest'], undefined, want);
+        }
+        const res = await get(ignored, '/hello.txt', { 'want-repr-digest': 'sha-256=10' });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['repr-digest'], undefined);
+      });
+    });
+
     describe('options are validated when the middleware is made', () => {
       const bad: [string, ServerSetup['options']][] = [
         ['an unknown maxAge string', { maxAge: 'soon' }],
         ['an etag mode that does not exist', { etag: 'yes' as unknown as false }],
+        ['a digest algorithm as the etag mode', { etag: 'sha256' as unknown as false }],
+        ['wantReprDigest that is not a boolean', { wantReprDigest: 'yes' as unknown as boolean }],
         ['a dotfiles policy that does not exist', { dotfiles: 'show' as unknown as 'allow' }],
         ['an unknown option name', { maxage: 1 } as unknown as ServerSetup['options']],
         ['maxRanges 0', { maxRanges: 0 }],
@@ -501,8 +577,11 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
           const g = await get(s, `/r/${name}`);
           const h = await get(s, `/r/${name}`, {}, 'HEAD');
           assert.equal(h.status, 200, name);
-          assert.match(g.headers.etag ?? '', /^"[0-9a-f]+-[A-Za-z0-9_-]{27}"$/, name);
+          assert.match(g.headers.etag ?? '', /^"[0-9a-f]+-[A-Za-z0-9_-]{43}"$/, name);
           assert.equal(h.headers.etag, g.headers.etag, name);
+          // The content hash is a SHA-256, so the whole body's digest is known: RFC 9530 Repr-Digest.
+          assert.equal(g.headers['repr-digest'], `sha-256=:${createHash('sha256').update(g.body).digest('base64')}:`);
+          assert.equal(h.headers['repr-digest'], g.headers['repr-digest'], name);
           assert.equal(h.headers['content-length'], g.headers['content-length'], name);
           assert.equal(h.body.length, 0, name);
           const part = await get(s, `/r/${name}`, { range: 'bytes=0-3', 'if-range': h.headers.etag ?? '' });

@@ -89,11 +89,11 @@ describe('file representations: strong ETag and Last-Modified from fstat', () =>
     file = writeTemp('data.bin', content);
   });
 
-  it('a file gets a strong ETag of size, nanosecond mtime and inode, and Last-Modified from the same fstat', async () => {
+  it('a file gets a strong ETag of size and nanosecond mtime only, and Last-Modified from the same fstat', async () => {
     const rep = await openFile(file, { contentType: 'application/octet-stream' });
     try {
       const st = fs.statSync(file, { bigint: true });
-      assert.equal(rep.etag, `"${st.size.toString(16)}-${st.mtimeNs.toString(16)}-${st.ino.toString(16)}"`);
+      assert.equal(rep.etag, `"${st.size.toString(16)}-${st.mtimeNs.toString(16)}"`);
       assert.equal(rep.lastModified, Number(st.mtimeMs));
       assert.equal(rep.size, 5000);
       assert.equal(rep.kind, 'file');
@@ -103,12 +103,36 @@ describe('file representations: strong ETag and Last-Modified from fstat', () =>
     }
   });
 
+  it('copies of a file with the same size and mtime on other inodes (replicas) get the same ETag', async () => {
+    const copy = writeTemp('data-copy.bin', content);
+    // As `cp -p` or `rsync -t` copy it: the same bytes and mtime, a different inode. (utimes takes a
+    // double of seconds, so a whole second is what both get exactly.)
+    const mtime = 1_700_000_000;
+    fs.utimesSync(file, mtime, mtime);
+    fs.utimesSync(copy, mtime, mtime);
+    const original = await openFile(file);
+    const replica = await openFile(copy);
+    try {
+      assert.notEqual(fs.statSync(copy).ino, fs.statSync(file).ino);
+      assert.equal(replica.etag, original.etag);
+      assert.equal(replica.etag, `"${(5000).toString(16)}-${(BigInt(mtime) * 1_000_000_000n).toString(16)}"`);
+      assert.equal(replica.lastModified, original.lastModified);
+      fs.utimesSync(copy, mtime, mtime + 1);
+      const touched = await openFile(copy);
+      assert.notEqual(touched.etag, original.etag);
+      await closeRepresentation(touched);
+    } finally {
+      await closeRepresentation(original);
+      await closeRepresentation(replica);
+    }
+  });
+
   it('a file can have a weak ETag, none, or no Last-Modified', async () => {
     const weak = await openFile(file, { etag: 'weak' });
     const none = await openFile(file, { etag: false, lastModified: false });
     try {
       const st = fs.statSync(file, { bigint: true });
-      assert.equal(weak.etag, `W/"${st.size.toString(16)}-${st.mtimeNs.toString(16)}-${st.ino.toString(16)}"`);
+      assert.equal(weak.etag, `W/"${st.size.toString(16)}-${st.mtimeNs.toString(16)}"`);
       assert.equal(none.etag, undefined);
       assert.equal(none.lastModified, undefined);
     } finally {
@@ -220,10 +244,11 @@ describe('bytes representations: content-hash ETag unless the handler set one', 
   const text = 'h\u00e9llo w\u00f6rld \u2713 \u{1f600} and some ASCII after it';
   const utf8 = Buffer.from(text, 'utf8');
 
-  it('a Buffer gets a strong ETag of its length and SHA-1', () => {
+  it('a Buffer gets a strong ETag of its length and SHA-256, and knows that SHA-256 for Repr-Digest', () => {
     const rep = bytesRepresentation(buffer);
-    assert.equal(rep.etag, `"12c-${createHash('sha1').update(buffer).digest('base64url')}"`);
+    assert.equal(rep.etag, `"12c-${createHash('sha256').update(buffer).digest('base64url')}"`);
     assert.equal(rep.etag, contentEtag(buffer));
+    assert.equal(rep.sha256, createHash('sha256').update(buffer).digest('base64'));
     assert.equal(rep.size, 300);
     assert.notEqual(bytesRepresentation(Buffer.from('a')).etag, bytesRepresentation(Buffer.from('b')).etag);
   });
@@ -235,9 +260,26 @@ describe('bytes representations: content-hash ETag unless the handler set one', 
     assert.deepEqual(Buffer.from(rep.bytes), utf8);
   });
 
-  it('an ETag set by the handler is kept, and an explicit undefined means none', () => {
+  it('an ETag set by the handler is kept, and an explicit undefined means none; neither knows a digest', () => {
     assert.equal(bytesRepresentation(buffer, { etag: 'W/"mine"' }).etag, 'W/"mine"');
+    assert.equal(bytesRepresentation(buffer, { etag: 'W/"mine"' }).sha256, undefined);
     assert.equal(bytesRepresentation(buffer, { etag: undefined }).etag, undefined);
+    assert.equal(bytesRepresentation(buffer, { etag: undefined }).sha256, undefined);
+  });
+
+  it('the content-hash ETag an adapter computed first brings its SHA-256 to the representation of the same bytes', async () => {
+    const sha = createHash('sha256').update(buffer).digest('base64');
+    assert.equal(bytesRepresentation(buffer, { etag: contentEtag(buffer) }).sha256, sha);
+    // Other bytes, or the same bytes under another ETag, never take a digest that is not theirs.
+    const other = Buffer.from(buffer);
+    const etag = contentEtag(buffer);
+    assert.equal(bytesRepresentation(other, { etag }).sha256, undefined);
+    contentEtag(buffer);
+    assert.equal(bytesRepresentation(buffer, { etag: '"other"' }).sha256, undefined);
+    // Only within the same job: a later representation hashes for itself, and no body is kept alive.
+    const later = contentEtag(buffer);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(bytesRepresentation(buffer, { etag: later }).sha256, undefined);
   });
 
   it('a Buffer: whole, one range and multipart are the exact bytes', async () => {

@@ -180,6 +180,36 @@ export function runEndToEnd(adapter: Adapter): void {
       }
     });
 
+    it('aria2c -x4 -s4 -k1M asking Want-Repr-Digest: the file assembled from ranges matches Repr-Digest (sha256sum)', async () => {
+      requireTool('aria2c');
+      const dir = path.join(work, 'aria2-digest');
+      mkdirSync(dir);
+      const log = path.join(dir, 'aria2c.log');
+      await runOk(
+        'aria2c',
+        [
+          ...aria2Args(dir, 'big.bin'),
+          '--header=Want-Repr-Digest: sha-256=10',
+          `--log=${log}`,
+          '--log-level=info',
+          `${base}${BIG_FILE_NAME}?t=aria2-digest`,
+        ],
+        { timeoutMs: 90_000 },
+      );
+      // aria2c logs every response head it received: each one names the digest of the whole file.
+      const heads = readFileSync(log, 'utf8').split('Response received:').slice(1);
+      const statuses = heads.map((h) => /^\s*HTTP\/1\.1 (\d{3})/.exec(h)?.[1]);
+      assert.ok(statuses.filter((s) => s === '206').length >= 2, `aria2c saw ${statuses.join(',')}`);
+      const digests = new Set(heads.map((h) => /^repr-digest: sha-256=:([A-Za-z0-9+/]+=*):\r?$/im.exec(h)?.[1]));
+      assert.equal(digests.size, 1, `the responses disagree on Repr-Digest: ${[...digests].join(' ')}`);
+      const announced = Buffer.from([...digests][0] ?? '', 'base64').toString('hex');
+      const sum = await runOk('sha256sum', [path.join(dir, 'big.bin')], { timeoutMs: 30_000 });
+      assert.equal(sum.stdout.split(' ')[0], announced, 'the assembled file does not match the Repr-Digest');
+      assert.equal(announced, bigSha);
+      const ranged = tagged('aria2-digest').filter((e) => e.range !== undefined);
+      assert.ok(new Set(ranged.map((e) => e.range)).size >= 2, 'the download was not assembled from ranges');
+    });
+
     it('aria2c: an interrupted segmented download resumes with --continue to the right SHA-256', async () => {
       requireTool('aria2c');
       const dir = path.join(work, 'aria2-resumed');

@@ -15,6 +15,15 @@ export {
   SequentialBody,
   SMALL_BODY,
 } from './body.js';
+export {
+  createFileDigests,
+  DIGEST_CACHE_ENTRIES,
+  type FileDigests,
+  type FileEtagMode,
+  fileDigests,
+  withFileDigest,
+} from './digest.js';
+export { digestEtag, reprDigestValue, wantsSha256 } from './repr-digest.js';
 export { claimContentCoding, guardContentCodings, mergeVary } from './coding.js';
 export { type InterceptedRequest, type InterceptedResponse, interceptResponse } from './intercept.js';
 export { type DotfilesPolicy, type NormalizedOptions, normalizeOptions } from './options.js';

@@ -5,7 +5,7 @@
  * changes with every change of the bytes sent, coding included): the tag is made weak, as nginx does
  * for gzip on the fly, and `Vary: Accept-Encoding` is merged in (§12.5.5). `If-Range` with that weak
  * tag then never selects identity bytes (§13.1.5), while `If-None-Match` still matches it (weak
- * comparison, §13.1.2).
+ * comparison, §13.1.2). A `Repr-Digest` of the identity bytes no longer describes what is sent, so it goes.
  */
 import type { ServerResponse } from 'node:http';
 
@@ -47,6 +47,8 @@ export function guardContentCodings(res: ServerResponse): void {
     if ((lower === 'content-encoding' || lower === 'etag') && coding !== '' && coding !== ownCoding.get(res)) {
       const etag = res.getHeader('etag');
       if (typeof etag === 'string' && etag.startsWith('"')) set('etag', `W/${etag}`);
+      // RFC 9530 §3: Repr-Digest covers the representation's bytes as sent, content coding included.
+      res.removeHeader('repr-digest');
       const vary = res.getHeader('vary');
       const merged = mergeVary(vary === undefined ? undefined : String(vary), 'Accept-Encoding');
       if (merged !== vary) set('vary', merged);

@@ -1,5 +1,6 @@
 // @range-serve/core: what applications call. The kit for writing a framework adapter is
 // `@range-serve/core/adapter`.
+export { type DigestFileOptions, openFileWithDigest } from './digest.js';
 export { type EntityTag, parseEntityTagList } from './etag.js';
 export { formatHttpDate, parseHttpDate } from './http-date.js';
 export type { RangeServeOptions } from './options.js';

@@ -23,8 +23,13 @@ export interface RangeServeOptions<Res = ServerResponse> {
   acceptRanges?: boolean;
   /** Ranges left after merging beyond which a `Range` header is ignored and the whole body sent (default `100`). */
   maxRanges?: number;
-  /** File entity-tags: `'strong'` (default), `'weak'` or `false` for none. */
-  etag?: 'strong' | 'weak' | false;
+  /**
+   * File entity-tags: `'strong'` (default: size and mtime), `'weak'`, `'digest'` (a strong ETag from the
+   * SHA-256 of the content, computed once per file version, also sent as `Repr-Digest`) or `false` for none.
+   */
+  etag?: 'strong' | 'weak' | 'digest' | false;
+  /** Compute a file's SHA-256 when a request asks with `Want-Repr-Digest: sha-256=…` (RFC 9530 §4) and send `Repr-Digest` (default `false`). */
+  wantReprDigest?: boolean;
   /** Send `Last-Modified` from the file's modification time (default `true`). */
   lastModified?: boolean;
   /** Freshness lifetime for `Cache-Control: max-age`: milliseconds, or a duration string such as `'1d'` (default `0`, capped at one year). */
@@ -53,7 +58,8 @@ export interface RangeServeOptions<Res = ServerResponse> {
 export interface NormalizedOptions<Res = ServerResponse> {
   readonly acceptRanges: boolean;
   readonly maxRanges: number;
-  readonly etag: 'strong' | 'weak' | false;
+  readonly etag: 'strong' | 'weak' | 'digest' | false;
+  readonly wantReprDigest: boolean;
   readonly lastModified: boolean;
   /** Milliseconds, within [0, one year]. */
   readonly maxAge: number;
@@ -78,6 +84,7 @@ const KNOWN = new Set([
   'acceptRanges',
   'maxRanges',
   'etag',
+  'wantReprDigest',
   'lastModified',
   'maxAge',
   'immutable',
@@ -104,8 +111,8 @@ export function normalizeOptions<Res = ServerResponse>(options: RangeServeOption
   const maxRanges = o.maxRanges ?? DEFAULT_MAX_RANGES;
   if (!Number.isSafeInteger(maxRanges) || maxRanges < 1) throw new TypeError('maxRanges must be an integer >= 1');
   const etag = o.etag ?? 'strong';
-  if (etag !== 'strong' && etag !== 'weak' && etag !== false)
-    throw new TypeError("etag must be 'strong', 'weak' or false");
+  if (etag !== 'strong' && etag !== 'weak' && etag !== 'digest' && etag !== false)
+    throw new TypeError("etag must be 'strong', 'weak', 'digest' or false");
   const dotfiles = o.dotfiles ?? 'ignore';
   if (dotfiles !== 'ignore' && dotfiles !== 'allow' && dotfiles !== 'deny') {
     throw new TypeError("dotfiles must be 'ignore', 'allow' or 'deny'");
@@ -124,6 +131,7 @@ export function normalizeOptions<Res = ServerResponse>(options: RangeServeOption
     acceptRanges: bool(o.acceptRanges, true, 'acceptRanges'),
     maxRanges,
     etag,
+    wantReprDigest: bool(o.wantReprDigest, false, 'wantReprDigest'),
     lastModified: bool(o.lastModified, true, 'lastModified'),
     maxAge,
     immutable,

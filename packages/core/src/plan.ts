@@ -201,6 +201,8 @@ function representationHeaders(representation: RepresentationInfo, rangeable: bo
   if (representation.contentType !== undefined) headers['content-type'] = representation.contentType;
   if (representation.etag !== undefined) headers.etag = representation.etag;
   if (representation.lastModified !== undefined) headers['last-modified'] = formatHttpDate(representation.lastModified);
+  // RFC 9530 §3: the digest of the whole selected representation, on 200 and 206 alike.
+  if (representation.sha256 !== undefined) headers['repr-digest'] = `sha-256=:${representation.sha256}:`;
   const extra = representation.headers;
   if (extra !== undefined) {
     for (const name in extra) headers[name] = extra[name] as string;

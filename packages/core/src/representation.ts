@@ -4,10 +4,10 @@
  * implementations; any store that can read a span (a database blob, an object store's ranged GET) can
  * be a fourth.
  */
-import { hash } from 'node:crypto';
 import fs, { type BigIntStats } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { ByteRange } from './range.js';
+import { contentHash, takeContentSha256 } from './repr-digest.js';
 
 /** Metadata shared by every representation; header names are lowercase. */
 export interface RepresentationMetadata {
@@ -22,6 +22,8 @@ export interface RepresentationMetadata {
    * `content-disposition`, ...). A 304 keeps only those RFC 9110 §15.4.5 lists.
    */
   readonly headers?: Readonly<Record<string, string>> | undefined;
+  /** The SHA-256 of the whole representation in base64, sent as `Repr-Digest` (RFC 9530); omit when unknown. */
+  readonly sha256?: string | undefined;
 }
 
 /** What planning needs to know of a representation. */
@@ -109,9 +111,12 @@ export class NotAFileError extends Error {
   }
 }
 
-/** The strong ETag of a file: its size, modification time in nanoseconds and inode, in hex. */
+/**
+ * The strong ETag of a file: its size and modification time in nanoseconds, in hex. Nothing that differs
+ * between machines (no inode, no device), so replicas holding copies with the same mtime agree.
+ */
 export function fileEtag(stat: BigIntStats): string {
-  return `"${stat.size.toString(16)}-${stat.mtimeNs.toString(16)}-${stat.ino.toString(16)}"`;
+  return `"${stat.size.toString(16)}-${stat.mtimeNs.toString(16)}"`;
 }
 
 /**
@@ -201,9 +206,9 @@ export function fileRepresentation(
   };
 }
 
-/** The strong content-hash ETag of in-memory bytes: their length and SHA-1, base64url. */
+/** The strong content-hash ETag of in-memory bytes: their length and SHA-256, base64url. */
 export function contentEtag(bytes: Uint8Array): string {
-  return `"${bytes.byteLength.toString(16)}-${hash('sha1', bytes, 'base64url')}"`;
+  return contentHash(bytes).etag;
 }
 
 /** Wraps a Buffer, Uint8Array or string (as UTF-8) with a strong content-hash ETag unless one is given. */
@@ -212,14 +217,17 @@ export function bytesRepresentation(
   metadata: RepresentationMetadata = {},
 ): BytesRepresentation {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const etag = 'etag' in metadata ? metadata.etag : contentEtag(bytes);
   return {
     kind: 'bytes',
     bytes,
     size: bytes.byteLength,
-    etag: 'etag' in metadata ? metadata.etag : contentEtag(bytes),
+    etag,
     lastModified: metadata.lastModified,
     contentType: metadata.contentType,
     headers: metadata.headers,
+    // A content-hash ETag made from these very bytes just before brings its SHA-256 along.
+    sha256: metadata.sha256 ?? takeContentSha256(bytes, etag),
     readInto: (buffer, position) => {
       const end = Math.min(bytes.byteLength, position + buffer.byteLength);
       if (end <= position) return Promise.resolve(0);
@@ -242,6 +250,7 @@ export function streamRepresentation(
     size,
     sequential: true,
     etag: metadata.etag,
+    sha256: metadata.sha256,
     lastModified: metadata.lastModified,
     contentType: metadata.contentType,
     headers: metadata.headers,

@@ -6,6 +6,7 @@
 import { fstat, ReadStream, type Stats } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import { openFileWithDigest } from './digest.js';
 import { parseHttpDate } from './http-date.js';
 import {
   contentTypeFor,
@@ -21,7 +22,6 @@ import {
   closeRepresentation,
   contentEtag,
   type FileRepresentation,
-  openFile,
   type Representation,
   type RepresentationInfo,
   type RepresentationMetadata,
@@ -89,7 +89,7 @@ export function rangeServer<Res>(
     if (method !== 'GET' && method !== 'HEAD') {
       return options.fallthrough ? next : { kind: 'respond', response: methodNotAllowed() };
     }
-    const result = await resolve(mountedPath(request.path, request.originalUrl));
+    const result = await resolve(mountedPath(request.path, request.originalUrl), request.headers);
     switch (result.kind) {
       case 'file':
         return plannedOutcome(request, result.file, options, target);
@@ -247,7 +247,7 @@ export async function planHandlerFile<Res>(
   const unplanned = unplannedOutcome(request, status, getHeader, true);
   if (unplanned !== undefined) return unplanned;
   const meta = responseMetadata(getHeader);
-  const file = await openFile(path, {
+  const file = await openFileWithDigest(path, {
     etag: options.etag,
     lastModified: options.lastModified,
     contentType: meta.contentType,

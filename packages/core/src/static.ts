@@ -6,8 +6,11 @@
  */
 import { readlinkSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
+import { withFileDigest } from './digest.js';
 import { contentTypeFor, type NormalizedOptions, optionHeaders } from './options.js';
+import { wantsSha256 } from './repr-digest.js';
 import {
   canRefuseSymlinks,
   closeRepresentation,
@@ -32,14 +35,18 @@ export type StaticOptions = Pick<
   | 'extensions'
   | 'redirect'
   | 'etag'
+  | 'wantReprDigest'
   | 'lastModified'
   | 'cacheControl'
   | 'cacheControlRequested'
   | 'download'
 >;
 
-/** Looks up one URL path (percent-encoded, without the query) under the root; the file is opened once. */
-export type StaticResolver = (urlPath: string) => Promise<StaticResult>;
+/**
+ * Looks up one URL path (percent-encoded, without the query) under the root; the file is opened once.
+ * The request's headers, when given, let `Want-Repr-Digest` ask for the file's SHA-256.
+ */
+export type StaticResolver = (urlPath: string, requestHeaders?: IncomingHttpHeaders) => Promise<StaticResult>;
 
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP']);
 const FORBIDDEN = new Set(['EACCES', 'EPERM']);
@@ -61,7 +68,10 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
     return realRoot;
   };
 
-  return async (urlPath) => {
+  return async (urlPath, requestHeaders) => {
+    // The file's SHA-256 is awaited for a digest ETag, or when the request asks for it and that is allowed.
+    const sha256 =
+      options.etag === 'digest' || (options.wantReprDigest && wantsSha256(requestHeaders?.['want-repr-digest']));
     const parsed = parseUrlPath(urlPath, options);
     if (parsed.kind !== 'segments') return parsed.result;
     let rootReal: string;
@@ -80,18 +90,18 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
       const dir = await tryDirectory(rootReal, target);
       if (dir.kind !== 'directory') return dir;
       for (const name of options.index) {
-        const found = await tryOpen(rootReal, path.join(target, name), name, options);
+        const found = await tryOpen(rootReal, path.join(target, name), name, options, sha256);
         // An index entry that is itself a directory is skipped, like a missing one.
         if (found.kind !== 'directory' && found.kind !== 'miss') return found;
       }
       return { kind: 'miss' };
     }
-    const first = await tryOpen(rootReal, target, last, options);
+    const first = await tryOpen(rootReal, target, last, options, sha256);
     if (first.kind === 'directory') return options.redirect ? { kind: 'redirect' } : { kind: 'miss' };
     // Extensions complete a name that has none of its own: `/a.html` never finds `a.html.html`.
     if (first.kind !== 'miss' || path.extname(last) !== '') return first;
     for (const ext of options.extensions) {
-      const found = await tryOpen(rootReal, `${target}.${ext}`, `${last}.${ext}`, options);
+      const found = await tryOpen(rootReal, `${target}.${ext}`, `${last}.${ext}`, options, sha256);
       if (found.kind !== 'directory' && found.kind !== 'miss') return found;
     }
     return { kind: 'miss' };
@@ -173,7 +183,13 @@ function insideRoot(rootReal: string, real: string): boolean {
 }
 
 /** Resolves symbolic links, checks the target is inside the root, then opens it once. */
-async function tryOpen(rootReal: string, target: string, name: string, options: StaticOptions): Promise<Opened> {
+async function tryOpen(
+  rootReal: string,
+  target: string,
+  name: string,
+  options: StaticOptions,
+  sha256: boolean,
+): Promise<Opened> {
   if (name.startsWith('.') && options.dotfiles !== 'allow') {
     // Index and extension candidates obey the dotfiles policy too.
     return options.dotfiles === 'deny' ? { kind: 'refused', status: 403, reason: 'dotfile' } : { kind: 'miss' };
@@ -182,7 +198,7 @@ async function tryOpen(rootReal: string, target: string, name: string, options: 
     // A name directly under the real root, opened with O_NOFOLLOW: a link in the last place is refused by
     // the kernel (ELOOP) without being followed, and the descriptor's own path (below) proves the root was
     // not swapped for a link meanwhile. One open instead of realpath + open; links take the path below.
-    const direct = await openInRoot(target, target, options, false);
+    const direct = await openInRoot(target, target, options, false, sha256);
     if (direct !== SYMLINK) return direct;
   }
   let real: string;
@@ -197,7 +213,7 @@ async function tryOpen(rootReal: string, target: string, name: string, options: 
     return { kind: 'refused', status: 403, reason: 'symbolic link leads outside the root' };
   }
   // The real path is opened, so a link swapped in after the check is not followed out of the root.
-  return openInRoot(real, target, options, true) as Promise<Opened>;
+  return openInRoot(real, target, options, true, sha256) as Promise<Opened>;
 }
 
 /** Option headers that do not depend on the file name (no `download`), made once per options object. */
@@ -220,16 +236,20 @@ const DIRECT_OPEN = canRefuseSymlinks && process.platform === 'linux';
 const SYMLINK = Symbol('symlink');
 const LINK_REFUSED = new Set(['ELOOP', 'EMLINK']); // Linux says ELOOP for O_NOFOLLOW, FreeBSD EMLINK
 
-/** Opens `file` (named `target` in responses) once; with `followSymlinks` false a link yields {@link SYMLINK}. */
+/**
+ * Opens `file` (named `target` in responses) once; with `followSymlinks` false a link yields {@link SYMLINK}.
+ * With `sha256` it resolves once the content's SHA-256 is known (and is the ETag with `etag: 'digest'`).
+ */
 async function openInRoot(
   file: string,
   target: string,
   options: StaticOptions,
   followSymlinks: boolean,
+  sha256: boolean,
 ): Promise<Opened | typeof SYMLINK> {
   try {
     const opened = await openFile(file, {
-      etag: options.etag,
+      etag: options.etag === 'digest' ? false : options.etag,
       lastModified: options.lastModified,
       contentType: contentTypeFor(target),
       headers: fileHeaders(options, target),
@@ -239,7 +259,8 @@ async function openInRoot(
       await closeRepresentation(opened);
       return { kind: 'refused', status: 403, reason: 'the root no longer resolves to itself' };
     }
-    return { kind: 'file', file: { ...opened, path: target } };
+    const described = sha256 ? await withFileDigest(opened, { digestEtag: options.etag === 'digest' }) : opened;
+    return { kind: 'file', file: { ...described, path: target } };
   } catch (err) {
     if (!followSymlinks && isCode(err, LINK_REFUSED)) return SYMLINK;
     if (err instanceof NotAFileError) {
