@@ -324,3 +324,10 @@ function toBuffer(chunk: unknown, encoding: BufferEncoding | undefined): Buffer 
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   return Buffer.from(String(chunk), encoding ?? 'utf8');
 }
+export {
+  type CompletedUpload,
+  resumableUploads,
+  type ResumableUploadOptions,
+  type UploadDescription,
+  type UploadHookResponse,
+} from './uploads.js';

@@ -239,3 +239,10 @@ function sendText(ctx: Context, status: number, text: string): void {
   ctx.set({ 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
   ctx.body = text;
 }
+export {
+  type CompletedUpload,
+  resumableUploads,
+  type ResumableUploadOptions,
+  type UploadDescription,
+  type UploadHookResponse,
+} from './uploads.js';
