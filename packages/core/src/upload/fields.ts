@@ -40,6 +40,9 @@ export function parseStructuredBoolean(value: HeaderValue): boolean | undefined 
 
 /** Draft: a non-negative Integer item; any other value is ignored (undefined). */
 export function parseStructuredInteger(value: HeaderValue): number | undefined {
+  // structured-headers gives a Decimal (`4.0`) as the same JS number as the Integer `4`: look at the
+  // bare item itself, which must be digits only (RFC 9651 §3.3.1: at most 15 of them).
+  if (!/^ *\d{1,15}(?:;|$)/.test(single(value) ?? '')) return undefined;
   const item = structuredItem(value);
   return typeof item === 'number' && Number.isSafeInteger(item) && item >= 0 ? item : undefined;
 }
