@@ -211,3 +211,47 @@ describe('protocol decisions', () => {
     assert.equal(offsetResponse({ kind: 'draft', version: 6 }, { 'upload-offset': '4' }, STATE, LIMITS).status, 400);
   });
 });
+
+describe('start-up reconciliation', () => {
+  it('cuts bytes past the durable offset, deactivates uploads missing acknowledged bytes, removes leftovers and expired uploads', async () => {
+    const { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { startNodeServer } = await import('./node-server.ts');
+    const { send } = await import('./raw.ts');
+    const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-reconcile-'));
+    try {
+      const now = Date.now();
+      const state = (id: string, offset: number, updatedAt = now): string =>
+        JSON.stringify({ ...STATE, id, offset, length: 100, createdAt: updatedAt, updatedAt });
+      const longer = 'L'.repeat(22);
+      const shorter = 'S'.repeat(22);
+      const expired = 'E'.repeat(22);
+      const orphan = 'O'.repeat(22);
+      writeFileSync(path.join(dir, longer), Buffer.alloc(30, 1));
+      writeFileSync(path.join(dir, `${longer}.json`), state(longer, 20));
+      writeFileSync(path.join(dir, shorter), Buffer.alloc(10, 1));
+      writeFileSync(path.join(dir, `${shorter}.json`), state(shorter, 20));
+      writeFileSync(path.join(dir, expired), Buffer.alloc(10, 1));
+      writeFileSync(path.join(dir, `${expired}.json`), state(expired, 10, now - 120_000));
+      writeFileSync(path.join(dir, orphan), Buffer.alloc(10, 1));
+      writeFileSync(path.join(dir, `${longer}.json.tmp`), '{"half');
+      writeFileSync(path.join(dir, 'unrelated.txt'), 'kept');
+      const server = await startNodeServer({ directory: dir, expiresAfter: 60_000 });
+      try {
+        const tus = { 'tus-resumable': '1.0.0' };
+        const head = await send(server.baseUrl, `/files/${longer}`, 'HEAD', tus);
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-offset'], '20');
+        assert.equal(statSync(path.join(dir, longer)).size, 20);
+        assert.equal((await send(server.baseUrl, `/files/${shorter}`, 'HEAD', tus)).status, 410);
+        assert.equal((await send(server.baseUrl, `/files/${expired}`, 'HEAD', tus)).status, 404);
+        assert.deepEqual(readdirSync(dir).sort(), [longer, `${longer}.json`, 'unrelated.txt'].sort());
+      } finally {
+        await server.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

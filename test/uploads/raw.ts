@@ -16,10 +16,11 @@ export function send(
   method: string,
   headers: OutgoingHttpHeaders = {},
   body?: Uint8Array | readonly Uint8Array[],
+  agent: http.Agent | false = false,
 ): Promise<UploadReply> {
   return new Promise((resolve, reject) => {
     const informational: number[] = [];
-    const req = http.request(`${baseUrl}${target}`, { method, headers, agent: false }, (res) => {
+    const req = http.request(`${baseUrl}${target}`, { method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () =>

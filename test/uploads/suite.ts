@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -332,6 +333,125 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(rest.status, 204);
         const got = await send(s.url(), location, 'GET');
         assert.deepEqual(got.body, Buffer.concat([Buffer.alloc(400, 2), Buffer.alloc(600, 3)]));
+      });
+    });
+
+    describe('connections, timeouts and descriptors', () => {
+      const s = serve((dir) => ({ options: { directory: dir, maxSize: 1000, idleTimeout: 200 } }));
+
+      it('a whole upload runs on one kept-alive connection', async () => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          const sockets = new Set<unknown>();
+          agent.on('free', (socket) => sockets.add(socket));
+          const created = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '6' }, undefined, agent);
+          const location = created.headers.location ?? '';
+          const head = await send(s.url(), location, 'HEAD', TUS, undefined, agent);
+          const patch = await send(
+            s.url(),
+            location,
+            'PATCH',
+            { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+            Buffer.from('abcdef'),
+            agent,
+          );
+          for (const res of [created, head, patch]) assert.equal(res.headers.connection, 'keep-alive');
+          assert.equal(patch.status, 204);
+          assert.equal(sockets.size, 1);
+        } finally {
+          agent.destroy();
+        }
+      });
+
+      it('a body that stops arriving is ended after idleTimeout with a 408, its bytes kept', async () => {
+        const location = await createTus(s.url(), 500);
+        const open = await openRequest(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': '500' },
+          Buffer.alloc(120, 5),
+        );
+        const reply = await open.reply;
+        assert.equal(reply?.status, 408);
+        open.cut();
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '120');
+      });
+
+      it('a draft body streaming past max-size is a 413 with Upload-Limit and nothing past the limit is stored', async () => {
+        const created = await send(s.url(), '/files', 'POST', { ...draft(8), 'upload-complete': '?0' });
+        const location = created.headers.location ?? '';
+        const res = await send(
+          s.url(),
+          location,
+          'PATCH',
+          {
+            ...draft(8),
+            'content-type': 'application/partial-upload',
+            'upload-offset': '0',
+            'upload-complete': '?0',
+            'transfer-encoding': 'chunked',
+          },
+          [Buffer.alloc(600, 1), Buffer.alloc(600, 2)],
+        );
+        assert.equal(res.status, 413);
+        assert.equal(res.headers['upload-complete'], '?0');
+        assert.match(String(res.headers['upload-limit']), /^max-size=1000, max-age=(86400|86399)$/);
+        const head = await send(s.url(), location, 'HEAD', draft(8));
+        assert.equal(head.headers['upload-offset'], '1000');
+      });
+
+      it('a client that disconnects mid-body leaves no open descriptor', async (t) => {
+        if (process.platform !== 'linux') {
+          t.skip('counting descriptors needs /proc/self/fd (Linux)');
+          return;
+        }
+        const count = (): number => readdirSync('/proc/self/fd').length;
+        const location = await createTus(s.url(), 900);
+        await pause(50);
+        const baseline = count();
+        for (let i = 0; i < 5; i++) {
+          const head = await send(s.url(), location, 'HEAD', TUS);
+          const offset = Number(head.headers['upload-offset']);
+          const open = await openRequest(
+            s.url(),
+            location,
+            'PATCH',
+            {
+              ...TUS,
+              'content-type': 'application/offset+octet-stream',
+              'upload-offset': String(offset),
+              'content-length': '100',
+            },
+            Buffer.alloc(50, i),
+          );
+          await pause(30);
+          open.cut();
+          await open.reply;
+        }
+        await pause(100);
+        assert.equal(count(), baseline);
+      });
+
+      it('a data file replaced by a symbolic link is never followed', async () => {
+        const location = await createTus(s.url(), 3);
+        const done = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+          Buffer.from('abc'),
+        );
+        assert.equal(done.status, 204);
+        const outside = path.join(directory(), 'canary.txt');
+        writeFileSync(outside, 'CANARY');
+        const data = path.join(s.dir(), location.slice('/files/'.length));
+        unlinkSync(data);
+        symlinkSync(outside, data);
+        const res = await send(s.url(), location, 'GET');
+        assert.equal(res.status, 500);
+        assert.equal(res.body.includes('CANARY'), false);
       });
     });
 

@@ -87,7 +87,7 @@ function send(
   if (res.destroyed || res.headersSent) return;
   const headers = { ...response.headers };
   // Content we did not read is not worth reading: close the connection after this response.
-  if (!req.complete) headers.connection = 'close';
+  if (!req.complete && hasUnreadContent(req)) headers.connection = 'close';
   if (
     response.body === undefined &&
     headers['content-length'] === undefined &&
@@ -98,6 +98,12 @@ function send(
   }
   res.writeHead(response.status, headers);
   res.end(req.method === 'HEAD' ? undefined : response.body);
+}
+
+/** A request whose framing announces content (a non-zero Content-Length, or chunked). */
+function hasUnreadContent(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function hookResponse(
