@@ -39,7 +39,6 @@ import {
   unsupportedProtocol,
   type UploadLimits,
   type UploadProtocol,
-  type UploadResponse,
   type UploadState,
 } from './protocol.js';
 import { bodyAlreadyConsumed, ConsumedBodyError, receiveContent } from './receive.js';
@@ -106,24 +105,28 @@ function hasUnreadContent(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-function hookResponse(
-  protocol: UploadProtocol,
-  own: UploadHookResponse,
-): UploadResponse & { body?: string | Uint8Array } {
-  const base = refusal(protocol, own.status, '');
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(own.headers ?? {})) headers[name.toLowerCase()] = value;
-  const body = own.body ?? '';
+function plainText(status: number, message: string): { status: number; headers: Record<string, string>; body: string } {
   return {
-    status: own.status,
-    headers: {
-      ...headers,
-      ...base.headers,
-      'content-type': headers['content-type'] ?? 'text/plain; charset=utf-8',
-      'content-length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
-    },
-    body: body as string,
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(message)) },
+    body: message,
   };
+}
+
+/** A hook's own response, with the protocol's fields (`Tus-Resumable`, draft `Upload-Complete: ?0`) added. */
+function hookResponse(
+  protocol: UploadProtocol | undefined,
+  own: UploadHookResponse,
+): { status: number; headers: Record<string, string>; body: string | Uint8Array } {
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+  for (const [name, value] of Object.entries(own.headers ?? {})) headers[name.toLowerCase()] = value;
+  if (protocol !== undefined) {
+    const { 'content-type': _type, 'content-length': _length, ...fields } = refusal(protocol, own.status, '').headers;
+    Object.assign(headers, fields);
+  }
+  const body = own.body ?? '';
+  headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  return { status: own.status, headers, body };
 }
 
 const MEDIA_TYPE =
@@ -181,7 +184,7 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
       length: number | undefined;
     },
   ): Promise<{ state: UploadState; outcome: BodyOutcome }> {
-    if (bodyAlreadyConsumed(req)) throw new ConsumedBodyError();
+    if (hasUnreadContent(req) && bodyAlreadyConsumed(req)) throw new ConsumedBodyError();
     const file = await store.openData(state.id);
     let result;
     try {
@@ -255,8 +258,10 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
       return;
     }
     if (protocol.kind === 'tus') {
-      if (state.length !== undefined && state.offset === state.length)
-        return complete(req, res, protocol, state, undefined);
+      // tus: complete when the offset reaches the length; a creation keeps its Location.
+      if (state.length !== undefined && state.offset === state.length) {
+        return complete(req, res, protocol, state, creation);
+      }
     } else if (completes) {
       // Draft "Upload-Complete: ?1": complete once all content is in, and only at the recorded length.
       if (state.length !== undefined && state.length !== state.offset) {
@@ -282,6 +287,8 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
   ): Promise<void> {
     const plan = planCreation(protocol, req.headers, limits());
     if (plan.kind === 'refuse') return send(req, res, plan.response);
+    // Found out before anything is created: a body another layer read is never stored short.
+    if (plan.withContent && hasUnreadContent(req) && bodyAlreadyConsumed(req)) throw new ConsumedBodyError();
     let data = {};
     if (hooks.beforeCreate !== undefined) {
       const verdict = await hooks.beforeCreate(req, {
@@ -327,12 +334,7 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
   }
 
   async function download(req: IncomingMessage, res: ServerResponse, state: UploadState): Promise<void> {
-    if (state.moved)
-      return send(req, res, {
-        status: 404,
-        headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': '9' },
-        body: 'Not Found',
-      });
+    if (state.moved) return send(req, res, plainText(404, 'Not Found'));
     const headers: Record<string, string> = {
       'cache-control': 'no-cache',
       'x-content-type-options': 'nosniff',
@@ -360,60 +362,46 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     id: string,
   ): Promise<boolean> {
     const method = req.method ?? 'GET';
-    const protocol: UploadProtocol | undefined = choice.kind === 'tus' || choice.kind === 'draft' ? choice : undefined;
-    if (protocol === undefined && method !== 'GET') {
+    if (choice.kind !== 'tus' && choice.kind !== 'draft') {
+      // Without a protocol field only a download is an upload request.
+      if (method === 'GET' || method === 'HEAD') {
+        await downloadWithoutProtocol(req, res, id);
+        return true;
+      }
       if (choice.kind === 'none') return false;
       send(req, res, unsupportedProtocol(choice));
       return true;
     }
+    const protocol: UploadProtocol = choice;
     if (!['HEAD', 'GET', 'PATCH', 'DELETE'].includes(method)) {
+      const allow = { allow: 'HEAD, GET, PATCH, DELETE', 'content-length': '0' };
       send(req, res, {
         status: 405,
-        headers: {
-          allow: 'HEAD, GET, PATCH, DELETE',
-          'content-length': '0',
-          ...(protocol?.kind === 'tus' ? { 'tus-resumable': '1.0.0' } : {}),
-        },
+        headers: { ...allow, ...(protocol.kind === 'tus' ? { 'tus-resumable': '1.0.0' } : {}) },
       });
       return true;
     }
+    // Only an id of the strict pattern ever reaches the lock table or the file system.
+    if (!UPLOAD_ID.test(id)) return (send(req, res, missingResponse(protocol, 'unknown')), true);
+    if (method === 'PATCH' && hasUnreadContent(req) && bodyAlreadyConsumed(req)) throw new ConsumedBodyError();
+    // A newer request takes the upload over from one still receiving content (the draft's concurrency advice).
     const lease = await locks.acquire(id);
     try {
-      const stored = UPLOAD_ID.test(id) ? store.get(id) : undefined;
-      const answerMissing = (reason: 'unknown' | 'expired'): boolean => {
-        if (protocol === undefined)
-          send(req, res, {
-            status: reason === 'unknown' ? 404 : 410,
-            headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': '9' },
-            body: reason === 'unknown' ? 'Not Found' : 'Gone     ',
-          });
-        else send(req, res, missingResponse(protocol, reason));
-        return true;
-      };
-      if (stored === undefined) return answerMissing('unknown');
-      if (stored.kind === 'lost') return answerMissing('expired');
+      const stored = store.get(id);
+      if (stored === undefined) return (send(req, res, missingResponse(protocol, 'unknown')), true);
+      if (stored.kind === 'lost') return (send(req, res, missingResponse(protocol, 'expired')), true);
       const state = stored.state;
       if (isExpired(state, limits())) {
         await store.remove(id);
-        return answerMissing('expired');
+        return (send(req, res, missingResponse(protocol, 'expired')), true);
       }
       if (hooks.onRequest !== undefined) {
         const verdict = await hooks.onRequest(req, describe(state));
-        if (verdict !== undefined && 'refuse' in verdict) {
-          send(req, res, hookResponse(protocol ?? { kind: 'draft', version: 8 }, verdict.refuse));
-          return true;
-        }
+        if (verdict !== undefined && 'refuse' in verdict)
+          return (send(req, res, hookResponse(protocol, verdict.refuse)), true);
       }
       if (method === 'GET' && state.complete) {
         await download(req, res, state);
-        return true;
-      }
-      if (protocol === undefined) {
-        send(req, res, {
-          status: 404,
-          headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': '9' },
-          body: 'Not Found',
-        });
         return true;
       }
       if (method === 'HEAD' || method === 'GET') {
@@ -436,6 +424,22 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     } finally {
       lease.release();
     }
+  }
+
+  /** GET or HEAD with no protocol field: the download of a finished upload, never a take-over. */
+  async function downloadWithoutProtocol(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const stored = UPLOAD_ID.test(id) ? store.get(id) : undefined;
+    const state = stored?.kind === 'present' && !isExpired(stored.state, limits()) ? stored.state : undefined;
+    if (state !== undefined && hooks.onRequest !== undefined) {
+      const verdict = await hooks.onRequest(req, describe(state));
+      if (verdict !== undefined && 'refuse' in verdict) return send(req, res, hookResponse(undefined, verdict.refuse));
+    }
+    if (state === undefined || !state.complete) {
+      // An unfinished upload has no representation yet; a lost or expired one has none any more.
+      const gone = stored?.kind === 'lost' || (stored?.kind === 'present' && state === undefined);
+      return send(req, res, plainText(gone ? 410 : 404, gone ? 'Gone' : 'Not Found'));
+    }
+    await download(req, res, state);
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, target: UploadTarget): Promise<boolean> {

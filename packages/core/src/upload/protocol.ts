@@ -595,6 +595,8 @@ export function completedResponse(
     if (location !== undefined) headers.location = location;
     return { status: location !== undefined ? 201 : 204, headers };
   }
+  // tus: a creation's response always names the upload (tus-js-client needs it); the draft exempts ?1 responses.
+  if (location !== undefined && protocol.kind === 'tus') headers.location = location;
   const body = own.body;
   if (body !== undefined)
     headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
