@@ -255,3 +255,36 @@ describe('start-up reconciliation', () => {
     }
   });
 });
+
+describe('receiving content', () => {
+  it('a failing disk write rejects the request with that error instead of leaving it hanging', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { receiveContent } = await import('../../packages/core/src/upload/receive.ts');
+    const req = new PassThrough();
+    const failure = new Error('EIO: i/o error, write');
+    const file = {
+      write: () => Promise.reject(failure),
+      sync: () => Promise.resolve(),
+      truncate: () => Promise.resolve(),
+    };
+    const received = receiveContent(req as never, {
+      file: file as never,
+      start: 0,
+      maxBytes: 100,
+      idleTimeout: 10_000,
+      checksum: undefined,
+      onInterrupt: () => {},
+    });
+    req.write(Buffer.alloc(10));
+    req.write(Buffer.alloc(10));
+    const outcome = await Promise.race([
+      received.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('hung'), 2000).unref()),
+    ]);
+    assert.equal(outcome, failure);
+    req.destroy();
+  });
+});

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { openRequest, send } from './raw.ts';
+import { openRequest, pause, send } from './raw.ts';
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 const MiB = 1024 * 1024;
@@ -92,4 +92,45 @@ describe('a server killed with SIGKILL', () => {
       }
     });
   }
+  it('keeps the durable checkpoints of one long append (killed 8 MiB into a 12 MiB body)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-sigkill-'));
+    dirs.push(dir);
+    const content = randomBytes(12 * MiB);
+    let { child, url } = await startChild(dir);
+    const created = await send(url, '/files', 'POST', { ...TUS, 'upload-length': String(content.length) });
+    const location = created.headers.location ?? '';
+    const metadata = path.join(dir, `${location.slice('/files/'.length)}.json`);
+    const durable = (): number => (JSON.parse(readFileSync(metadata, 'utf8')) as { offset: number }).offset;
+    const open = await openRequest(
+      url,
+      location,
+      'PATCH',
+      { ...PATCH, 'upload-offset': '0', 'content-length': String(content.length) },
+      content.subarray(0, 10 * MiB),
+    );
+    // Bounded wait for the first checkpoint to reach the metadata file.
+    for (let i = 0; i < 100 && durable() < 8 * MiB; i++) await pause(50);
+    const checkpoint = durable();
+    assert.ok(checkpoint >= 8 * MiB, `no checkpoint after 10 MiB sent (offset ${checkpoint})`);
+    await kill(child);
+    open.cut();
+    ({ child, url } = await startChild(dir));
+    try {
+      const head = await send(url, location, 'HEAD', TUS);
+      const offset = Number(head.headers['upload-offset']);
+      assert.ok(offset >= checkpoint, `offset ${offset} went back below the checkpoint ${checkpoint}`);
+      const rest = await send(
+        url,
+        location,
+        'PATCH',
+        { ...PATCH, 'upload-offset': String(offset) },
+        content.subarray(offset),
+      );
+      assert.equal(rest.status, 204);
+      const got = await send(url, location, 'GET');
+      assert.ok(got.body.equals(content), 'the stored bytes differ from the bytes sent');
+    } finally {
+      await kill(child);
+    }
+  });
 });

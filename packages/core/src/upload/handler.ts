@@ -195,6 +195,14 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
         idleTimeout: normalized.idleTimeout,
         checksum: plan.checksum,
         onInterrupt: (fn) => lease.onInterrupt(fn),
+        onCheckpoint: async (durable) => {
+          await store.commit({
+            ...state,
+            length: plan.length ?? state.length,
+            offset: state.offset + durable,
+            updatedAt: Date.now(),
+          });
+        },
       });
     } finally {
       await file.close();

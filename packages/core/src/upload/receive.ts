@@ -23,7 +23,15 @@ export interface ReceiveOptions {
   readonly checksum: ChecksumExpectation | undefined;
   /** Registers the take-over callback with the lock. */
   readonly onInterrupt: (interrupt: () => void) => void;
+  /**
+   * Called after an fsync every {@link CHECKPOINT_BYTES} of a long body (not with a checksum, whose
+   * bytes are unverified until the end), with the bytes now durable, to record the offset.
+   */
+  readonly onCheckpoint?: ((durable: number) => Promise<void>) | undefined;
 }
+
+/** How many bytes of a long body may arrive between two durable checkpoints. */
+export const CHECKPOINT_BYTES = 8 * 1024 * 1024;
 
 /** What came of the content: the outcome and the bytes now durable after `start`. */
 export interface ReceiveResult {
@@ -57,6 +65,7 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
     let accepted = 0; // bytes taken into the queue (all within maxBytes)
     let written = 0;
     let writing = false;
+    let checkpoint = 0;
     let outcome: BodyOutcome | undefined;
     let failure: unknown;
     let idle: NodeJS.Timeout | undefined;
@@ -125,6 +134,12 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
             done += bytesWritten;
           }
           written += chunk.byteLength;
+          if (options.onCheckpoint !== undefined && hash === undefined && written - checkpoint >= CHECKPOINT_BYTES) {
+            // A durable point in a long body: a crash from here on loses at most what follows it.
+            await file.sync();
+            checkpoint = written;
+            await options.onCheckpoint(written);
+          }
           if (queued <= HIGH_WATER / 2 && outcome === undefined && req.isPaused()) req.resume();
         }
       } catch (err) {
@@ -133,7 +148,7 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
       } finally {
         writing = false;
       }
-      if (outcome !== undefined && queue.length === 0 && !writing) await finish();
+      if (outcome !== undefined && (queue.length === 0 || failure !== undefined) && !writing) await finish();
     }
 
     let finished = false;
