@@ -159,6 +159,18 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         const got = await send(s.url(), location, 'GET');
         assert.equal(got.status, 200);
         assert.equal(got.body.toString(), 'hello world');
+        const empty = await send(s.url(), location, 'PATCH', { ...patch, 'upload-offset': '11' }, Buffer.alloc(0));
+        assert.equal(empty.status, 204);
+        assert.equal(empty.headers['upload-offset'], '11');
+        const more = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'upload-offset': '11', 'transfer-encoding': 'chunked' },
+          [Buffer.from('!')],
+        );
+        assert.equal(more.status, 413);
+        assert.equal((await send(s.url(), location, 'GET')).body.toString(), 'hello world');
       });
 
       it('more bytes than Upload-Length are a 413 and nothing past the length is stored', async () => {
@@ -816,6 +828,18 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         const { createHash } = await import('node:crypto');
         assert.ok(
           seen.includes(`complete 3 ${createHash('sha256').update('abc').digest('base64')} ${location.slice(7)}`),
+        );
+        const again = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'x-user': 'ann', 'content-type': 'application/offset+octet-stream', 'upload-offset': '3' },
+          Buffer.alloc(0),
+        );
+        assert.equal(again.status, 204);
+        assert.equal(
+          seen.filter((line) => line.startsWith('complete 3 ') && line.endsWith(location.slice(7))).length,
+          1,
         );
       });
 

@@ -426,6 +426,13 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
       }
       const plan = planAppend(protocol, req.headers, state, limits());
       if (plan.kind === 'refuse') return (send(req, res, plan.response), true);
+      if (state.complete) {
+        // tus: a finished upload takes no more bytes; an empty append at its end changes nothing.
+        const response = hasUnreadContent(req)
+          ? bodyFailureResponse(protocol, 'too-large', state, limits())
+          : appendedResponse(protocol, state, limits());
+        return (send(req, res, response), true);
+      }
       const received = await receive(req, lease, state, plan);
       await afterContent(req, res, protocol, received.state, received.outcome, plan.completes, undefined);
       return true;
