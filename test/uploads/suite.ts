@@ -713,6 +713,21 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
           assert.match(String(res.headers['upload-limit']), /^max-size=1000/);
         });
 
+        it('GET of an unfinished upload with the interop field retrieves the offset, as HEAD does', async () => {
+          const created = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...draft(version), 'upload-complete': '?0' },
+            Buffer.from('xy'),
+          );
+          const res = await send(s.url(), created.headers.location ?? '', 'GET', draft(version));
+          assert.equal(res.status, 204);
+          assert.equal(res.headers['upload-offset'], '2');
+          assert.equal(res.headers['upload-complete'], '?0');
+          assert.equal(res.body.length, 0);
+        });
+
         it('cancellation by DELETE answers 204 and the upload is then unknown', async () => {
           const created = await send(s.url(), '/files', 'POST', { ...draft(version), 'upload-complete': '?0' });
           const del = await send(s.url(), created.headers.location ?? '', 'DELETE', draft(version));
