@@ -288,3 +288,42 @@ describe('receiving content', () => {
     req.destroy();
   });
 });
+
+describe('a client that leaves while a hook keeps it waiting', () => {
+  it('keeps the bytes that arrived, made durable at once rather than after the idle timeout', async () => {
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { startNodeServer } = await import('./node-server.ts');
+    const { openRequest, pause, send } = await import('./raw.ts');
+    const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-slow-hook-'));
+    const server = await startNodeServer({
+      directory: dir,
+      onRequest: async (req) => {
+        if (req.method === 'PATCH') await pause(300);
+      },
+    });
+    try {
+      const tus = { 'tus-resumable': '1.0.0' };
+      const created = await send(server.baseUrl, '/files', 'POST', { ...tus, 'upload-length': '200' });
+      const location = created.headers.location ?? '';
+      const headers = {
+        ...tus,
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+        'content-length': '200',
+      };
+      const open = await openRequest(server.baseUrl, location, 'PATCH', headers, Buffer.alloc(100, 1));
+      await pause(50);
+      open.cut();
+      const metadata = path.join(dir, `${location.slice('/files/'.length)}.json`);
+      const durable = (): number => (JSON.parse(readFileSync(metadata, 'utf8')) as { offset: number }).offset;
+      // Bounded: well under the 30 s idle timeout that would otherwise end the request.
+      for (let i = 0; i < 40 && durable() < 100; i++) await pause(50);
+      assert.equal(durable(), 100);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

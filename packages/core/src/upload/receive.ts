@@ -103,7 +103,7 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
     function stop(reason: BodyOutcome): void {
       if (outcome !== undefined) return;
       // Whatever Node already holds for us has arrived: take it before letting go of the request.
-      if (reason !== 'complete' && reason !== 'too-large' && !req.destroyed) {
+      if (reason !== 'complete' && reason !== 'too-large') {
         let chunk: Buffer | null;
         req.removeListener('data', onData);
         while ((chunk = req.read() as Buffer | null) !== null) take(chunk);
@@ -182,6 +182,8 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
     req.once('error', onError);
     armIdle();
     if (req.readableEnded) stop('complete');
+    // The client left while hooks or the lock kept us waiting: keep what Node holds, then stop.
+    else if (req.destroyed) stop('aborted');
   });
 }
 
