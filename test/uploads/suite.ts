@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -494,6 +494,15 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         const res = await send(s.url(), location, 'GET');
         assert.equal(res.status, 500);
         assert.equal(res.body.includes('CANARY'), false);
+        // An unfinished upload whose data file became a link: the append is refused, the target untouched.
+        const unfinished = await createTus(s.url(), 6);
+        const linked = path.join(s.dir(), unfinished.slice('/files/'.length));
+        unlinkSync(linked);
+        symlinkSync(outside, linked);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' };
+        const append = await send(s.url(), unfinished, 'PATCH', patch, Buffer.from('EVIL!!'));
+        assert.equal(append.status, 500);
+        assert.equal(readFileSync(outside, 'utf8'), 'CANARY');
       });
     });
 

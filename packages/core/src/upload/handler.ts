@@ -2,8 +2,6 @@
  * The upload endpoint on Node's request and response: routing under the prefix, the lock, the store,
  * the hooks and the download of finished uploads. The adapters hand it `req`, `res` and the prefix.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import contentDisposition from 'content-disposition';
 import { closeRepresentation, openFile } from '../representation.js';
@@ -132,12 +130,6 @@ function hookResponse(
 const MEDIA_TYPE =
   /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"[^"\\\r\n]*"))*$/;
 
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('base64');
-}
-
 /** Builds the upload engine for `options` (validated here: a bad option throws a TypeError). */
 export function createUploadHandler(options: ResumableUploadOptions): UploadHandler {
   const normalized = normalizeUploadOptions(options);
@@ -231,7 +223,7 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
       ...state,
       length: state.offset,
       complete: true,
-      sha256: await sha256Of(path),
+      sha256: await store.sha256(state.id),
       updatedAt: Date.now(),
     };
     await store.commit(finished);

@@ -3,7 +3,7 @@
  * directory. Metadata is replaced by atomic rename after an fsync, and the data is fsynced before any
  * offset that covers it is written, so an acknowledged offset survives a crash or a kill.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -201,6 +201,18 @@ export class UploadStore {
     } finally {
       await handle?.close();
     }
+  }
+
+  /** The SHA-256 of an upload's data, base64, read through a descriptor that never follows a link. */
+  async sha256(id: string): Promise<string> {
+    const handle = await open(this.dataPath(id), fs.constants.O_RDONLY | NOFOLLOW);
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk as Buffer);
+    } finally {
+      await handle.close();
+    }
+    return hash.digest('base64');
   }
 
   /** Size of the data file as fstat sees it, for tests and reconciliation. */
