@@ -214,7 +214,8 @@ describe('protocol decisions', () => {
 
 describe('start-up reconciliation', () => {
   it('cuts bytes past the durable offset, deactivates uploads missing acknowledged bytes, removes leftovers and expired uploads', async () => {
-    const { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } = await import('node:fs');
+    const { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } =
+      await import('node:fs');
     const { tmpdir } = await import('node:os');
     const path = await import('node:path');
     const { startNodeServer } = await import('./node-server.ts');
@@ -237,6 +238,12 @@ describe('start-up reconciliation', () => {
       writeFileSync(path.join(dir, orphan), Buffer.alloc(10, 1));
       writeFileSync(path.join(dir, `${longer}.json.tmp`), '{"half');
       writeFileSync(path.join(dir, 'unrelated.txt'), 'kept');
+      // A metadata file that is a link to a file outside: never read, the upload treated as lost.
+      const linked = 'K'.repeat(22);
+      const outside = path.join(mkdtempSync(path.join(tmpdir(), 'range-serve-outside-')), 'secret.json');
+      writeFileSync(outside, state(linked, 0));
+      writeFileSync(path.join(dir, linked), Buffer.alloc(0));
+      symlinkSync(outside, path.join(dir, `${linked}.json`));
       const server = await startNodeServer({ directory: dir, expiresAfter: 60_000 });
       try {
         const tus = { 'tus-resumable': '1.0.0' };
@@ -246,6 +253,8 @@ describe('start-up reconciliation', () => {
         assert.equal(statSync(path.join(dir, longer)).size, 20);
         assert.equal((await send(server.baseUrl, `/files/${shorter}`, 'HEAD', tus)).status, 410);
         assert.equal((await send(server.baseUrl, `/files/${expired}`, 'HEAD', tus)).status, 404);
+        assert.equal((await send(server.baseUrl, `/files/${linked}`, 'HEAD', tus)).status, 410);
+        assert.equal(readFileSync(outside, 'utf8'), state(linked, 0));
         assert.deepEqual(readdirSync(dir).sort(), [longer, `${longer}.json`, 'unrelated.txt'].sort());
       } finally {
         await server.close();

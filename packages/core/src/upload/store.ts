@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { UploadState } from './protocol.js';
 
@@ -21,6 +21,16 @@ const NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 const CREATE_EXCLUSIVE = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | NOFOLLOW;
 const WRITE = fs.constants.O_WRONLY | NOFOLLOW;
 const REPLACE = fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_WRONLY | NOFOLLOW;
+
+/** Reads a metadata file, refusing a symbolic link (ELOOP). */
+async function readNoFollow(file: string): Promise<string> {
+  const handle = await open(file, fs.constants.O_RDONLY | NOFOLLOW);
+  try {
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
 
 /** What the store knows of an id. */
 export type StoredUpload =
@@ -82,7 +92,7 @@ export class UploadStore {
       const id = name.slice(0, -5);
       let state: unknown;
       try {
-        state = JSON.parse(await readFile(path.join(this.directory, name), 'utf8'));
+        state = JSON.parse(await readNoFollow(path.join(this.directory, name)));
       } catch {
         state = undefined;
       }
