@@ -737,6 +737,42 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
           assert.equal(res.body.length, 0);
         });
 
+        it(
+          version === 6
+            ? 'content streaming past Upload-Length stops at the length with a 400 (draft -05)'
+            : 'content streaming past Upload-Length is a 413 and the upload is deactivated (draft -08 on)',
+          async () => {
+            const created = await send(s.url(), '/files', 'POST', {
+              ...draft(version),
+              'upload-complete': '?0',
+              'upload-length': '5',
+            });
+            const location = created.headers.location ?? '';
+            const headers = {
+              ...draft(version),
+              'content-type': 'application/partial-upload',
+              'upload-offset': '0',
+              'upload-complete': '?0',
+              'transfer-encoding': 'chunked',
+            };
+            const res = await send(s.url(), location, 'PATCH', headers, [Buffer.from('abc'), Buffer.from('defg')]);
+            const head = await send(s.url(), location, 'HEAD', draft(version));
+            if (version === 6) {
+              assert.equal(res.status, 400);
+              assert.equal(head.status, 204);
+              assert.equal(head.headers['upload-offset'], '5');
+            } else {
+              assert.equal(res.status, 413);
+              assert.equal(res.headers['upload-complete'], '?0');
+              assert.equal(head.status, 410);
+              assert.equal(
+                readdirSync(s.dir()).some((name) => name.startsWith(location.slice(7))),
+                false,
+              );
+            }
+          },
+        );
+
         it('cancellation by DELETE answers 204 and the upload is then unknown', async () => {
           const created = await send(s.url(), '/files', 'POST', { ...draft(version), 'upload-complete': '?0' });
           const del = await send(s.url(), created.headers.location ?? '', 'DELETE', draft(version));

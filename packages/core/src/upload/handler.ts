@@ -254,6 +254,13 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
   ): Promise<void> {
     if (outcome !== 'complete') {
       if (outcome === 'taken-over' || outcome === 'aborted') return; // the connection is gone
+      const pastLength = outcome === 'too-large' && state.length !== undefined && state.length <= normalized.maxSize;
+      if (pastLength && protocol.kind === 'draft') {
+        // Draft -05: stop at the length and answer 400. From -08 on: reject, mark the upload resource
+        // invalid and reject any further interaction with it.
+        if (protocol.version === 6) return send(req, res, lengthMismatchResponse(protocol));
+        await store.deactivate(state.id);
+      }
       send(req, res, bodyFailureResponse(protocol, outcome, state, limits()));
       return;
     }

@@ -196,6 +196,12 @@ export class UploadStore {
     await this.#syncDirectory();
   }
 
+  /** Removes an upload's files and answers for it as lost from now on (410). */
+  async deactivate(id: string): Promise<void> {
+    await this.remove(id);
+    this.#lost.add(id);
+  }
+
   async #removeFiles(id: string): Promise<void> {
     await rm(this.#metadataPath(id), { force: true });
     await rm(this.dataPath(id), { force: true });
