@@ -99,3 +99,10 @@ function hideFreshnessFromSend(req: Request, res: Response, intercepted: Interce
     }
   } as Response['send'];
 }
+export {
+  type CompletedUpload,
+  resumableUploads,
+  type ResumableUploadOptions,
+  type UploadDescription,
+  type UploadHookResponse,
+} from './uploads.js';

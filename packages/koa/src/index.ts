@@ -146,3 +146,10 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
   ctx.status = response.status;
   ctx.set(response.headers);
 }
+export {
+  type CompletedUpload,
+  resumableUploads,
+  type ResumableUploadOptions,
+  type UploadDescription,
+  type UploadHookResponse,
+} from './uploads.js';

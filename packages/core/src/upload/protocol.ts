@@ -1,0 +1,633 @@
+/**
+ * The protocol decisions, pure: request headers and an upload's state in, one response description
+ * (status, lowercase headers, body) or a plan for the body out. tus 1.0.0 and the draft "Resumable
+ * Uploads for HTTP" (interop versions 6, 7 and 8) share them; each branch names the text it follows.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import contentDisposition from 'content-disposition';
+import { formatHttpDate } from '../http-date.js';
+import {
+  CHECKSUM_ALGORITHMS,
+  type ChecksumAlgorithm,
+  formatLimits,
+  formatUploadMetadata,
+  mediaType,
+  parseStructuredBoolean,
+  parseStructuredInteger,
+  parseTusInteger,
+  parseUploadChecksum,
+  parseUploadMetadata,
+  single,
+} from './fields.js';
+
+/** The tus version spoken. */
+export const TUS_VERSION = '1.0.0';
+/** tus extensions offered (concatenation is not). */
+export const TUS_EXTENSIONS = [
+  'creation',
+  'creation-with-upload',
+  'creation-defer-length',
+  'expiration',
+  'checksum',
+  'termination',
+] as const;
+/** Draft interop versions supported: 6 (drafts -04, -05), 7 (-06 to -08), 8 (-09 to -11 and the editors' copy). */
+export const DRAFT_INTEROP_VERSIONS = [6, 7, 8] as const;
+/** One of {@link DRAFT_INTEROP_VERSIONS}. */
+export type DraftInteropVersion = (typeof DRAFT_INTEROP_VERSIONS)[number];
+
+/** The protocol of one request. */
+export type UploadProtocol =
+  { readonly kind: 'tus' } | { readonly kind: 'draft'; readonly version: DraftInteropVersion };
+
+/** What a request's fields say about its protocol. */
+export type ProtocolChoice =
+  | UploadProtocol
+  | { readonly kind: 'unsupported-tus' }
+  | { readonly kind: 'unsupported-draft' }
+  | { readonly kind: 'none' };
+
+/** A response as data: status, lowercase headers, and a body (empty when absent). */
+export interface UploadResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body?: string;
+}
+
+/** An upload's state, as stored. */
+export interface UploadState {
+  readonly id: string;
+  readonly protocol: 'tus' | 'draft';
+  /** Declared length, or undefined while deferred / unknown. */
+  readonly length: number | undefined;
+  /** Bytes on stable storage. */
+  readonly offset: number;
+  /** True once the last byte is durable (tus: offset = length; draft: `Upload-Complete: ?1` fully received). */
+  readonly complete: boolean;
+  readonly metadata: Readonly<Record<string, string | null>>;
+  readonly contentType: string | undefined;
+  readonly fileName: string | undefined;
+  readonly data: { readonly [key: string]: unknown };
+  readonly createdAt: number;
+  /** Epoch ms of the last byte or creation. */
+  readonly updatedAt: number;
+  /** SHA-256 of the complete upload, base64. */
+  readonly sha256?: string | undefined;
+  /** The completion hook moved the file away. */
+  readonly moved?: boolean | undefined;
+}
+
+/** The limits and clock the decisions depend on. */
+export interface UploadLimits {
+  readonly maxSize: number;
+  /** Inactivity expiry in ms, or undefined for never. */
+  readonly expiresAfter: number | undefined;
+  /** The current time, epoch ms. */
+  readonly now: number;
+}
+
+/** A tus checksum to verify over the request content. */
+export interface ChecksumExpectation {
+  readonly algorithm: ChecksumAlgorithm;
+  readonly digest: Buffer;
+}
+
+/** Decides the protocol from `Tus-Resumable` and `Upload-Draft-Interop-Version`. */
+export function detectProtocol(headers: IncomingHttpHeaders): ProtocolChoice {
+  const tus = headers['tus-resumable'];
+  if (tus !== undefined) return single(tus) === TUS_VERSION ? { kind: 'tus' } : { kind: 'unsupported-tus' };
+  const interop = headers['upload-draft-interop-version'];
+  if (interop === undefined) return { kind: 'none' };
+  const version = parseStructuredInteger(interop);
+  return (DRAFT_INTEROP_VERSIONS as readonly number[]).includes(version ?? -1)
+    ? { kind: 'draft', version: version as DraftInteropVersion }
+    : { kind: 'unsupported-draft' };
+}
+
+/** Whether the upload has expired (only unfinished uploads expire). */
+export function isExpired(upload: UploadState, limits: UploadLimits): boolean {
+  return !upload.complete && limits.expiresAfter !== undefined && upload.updatedAt + limits.expiresAfter <= limits.now;
+}
+
+function expiresAt(upload: UploadState, limits: UploadLimits): number | undefined {
+  return upload.complete || limits.expiresAfter === undefined ? undefined : upload.updatedAt + limits.expiresAfter;
+}
+
+const TUS_HEADERS = { 'tus-resumable': TUS_VERSION } as const;
+const PROBLEM = 'https://iana.org/assignments/http-problem-types#';
+
+function text(status: number, message: string, headers: Record<string, string> = {}): UploadResponse {
+  return {
+    status,
+    headers: {
+      ...headers,
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': String(Buffer.byteLength(message)),
+    },
+    body: message,
+  };
+}
+
+function problem(
+  status: number,
+  type: string,
+  title: string,
+  headers: Record<string, string>,
+  extra = {},
+): UploadResponse {
+  const body = JSON.stringify({ type: PROBLEM + type, title, ...extra });
+  return {
+    status,
+    headers: {
+      ...headers,
+      'content-type': 'application/problem+json',
+      'content-length': String(Buffer.byteLength(body)),
+    },
+    body,
+  };
+}
+
+/** A response of the protocol: tus responses carry `Tus-Resumable`, draft responses from -06 on `Upload-Complete`. */
+function protocolHeaders(protocol: UploadProtocol, complete?: boolean): Record<string, string> {
+  if (protocol.kind === 'tus') return { ...TUS_HEADERS };
+  return complete === undefined ? {} : { 'upload-complete': complete ? '?1' : '?0' };
+}
+
+/** An error answer in the protocol's words: plain text for tus, with `Upload-Complete: ?0` for the draft. */
+export function refusal(protocol: UploadProtocol, status: number, message: string): UploadResponse {
+  return text(status, message, protocolHeaders(protocol, protocol.kind === 'draft' ? false : undefined));
+}
+
+/** `Upload-Limit` for the draft: `max-size` and the remaining lifetime (`expires` in interop 6, `max-age` after). */
+export function uploadLimit(version: DraftInteropVersion, limits: UploadLimits, upload?: UploadState): string {
+  const entries: Array<readonly [string, number]> = [['max-size', limits.maxSize]];
+  const end =
+    upload === undefined
+      ? limits.expiresAfter === undefined
+        ? undefined
+        : limits.now + limits.expiresAfter
+      : expiresAt(upload, limits);
+  // Draft -05 names the lifetime `expires`; -06 renamed it `max-age` (both in seconds from this response).
+  if (end !== undefined)
+    entries.push([version === 6 ? 'expires' : 'max-age', Math.max(0, Math.floor((end - limits.now) / 1000))]);
+  return formatLimits(entries);
+}
+
+/** The answer to a request whose protocol version is not spoken. */
+export function unsupportedProtocol(choice: ProtocolChoice): UploadResponse {
+  // tus 1.0.0 "Tus-Version": 412 with the versions we speak.
+  if (choice.kind === 'unsupported-tus') return text(412, 'Unsupported tus version', { 'tus-version': TUS_VERSION });
+  return text(400, `Unsupported Upload-Draft-Interop-Version; supported: ${DRAFT_INTEROP_VERSIONS.join(', ')}`);
+}
+
+/** OPTIONS on the upload endpoint: every capability of both protocols. */
+export function optionsResponse(limits: UploadLimits, version: DraftInteropVersion = 8): UploadResponse {
+  return {
+    status: 204,
+    headers: {
+      ...TUS_HEADERS,
+      'tus-version': TUS_VERSION,
+      'tus-extension': TUS_EXTENSIONS.join(','),
+      'tus-max-size': String(limits.maxSize),
+      'tus-checksum-algorithm': CHECKSUM_ALGORITHMS.join(','),
+      // Draft "Upload Limit": an OPTIONS response MUST announce the limits.
+      'upload-limit': uploadLimit(version, limits),
+      'accept-patch': 'application/offset+octet-stream, application/partial-upload',
+    },
+  };
+}
+
+/** What a creation request asks for, once its fields are accepted. */
+export interface CreationPlan {
+  readonly kind: 'create';
+  readonly length: number | undefined;
+  readonly metadata: Record<string, string | null>;
+  readonly contentType: string | undefined;
+  readonly fileName: string | undefined;
+  /** The request carries content to store (creation-with-upload, or any draft creation). */
+  readonly withContent: boolean;
+  /** Draft `Upload-Complete: ?1`: the content is the whole representation. */
+  readonly completes: boolean;
+  /** Bytes the content may hold before the limit is reached. */
+  readonly maxBytes: number;
+  readonly checksum: ChecksumExpectation | undefined;
+}
+
+/** A refusal decided before the body is read. */
+export interface Refusal {
+  readonly kind: 'refuse';
+  readonly response: UploadResponse;
+}
+
+function refuse(response: UploadResponse): Refusal {
+  return { kind: 'refuse', response };
+}
+
+function contentLength(headers: IncomingHttpHeaders): number | undefined {
+  return parseTusInteger(headers['content-length']);
+}
+
+function hasContent(headers: IncomingHttpHeaders): boolean {
+  return (contentLength(headers) ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
+}
+
+function metadataFields(metadata: Readonly<Record<string, string | null>>): {
+  contentType?: string;
+  fileName?: string;
+} {
+  const pick = (...keys: string[]): string | undefined => {
+    for (const key of keys) {
+      const value = metadata[key];
+      if (typeof value === 'string' && value !== '') return value;
+    }
+    return undefined;
+  };
+  const contentType = pick('filetype', 'type', 'contentType', 'content-type');
+  const fileName = pick('filename', 'name');
+  return { ...(contentType && { contentType }), ...(fileName && { fileName }) };
+}
+
+function dispositionName(value: string | string[] | undefined): string | undefined {
+  const header = single(value);
+  if (header === undefined) return undefined;
+  try {
+    const name = contentDisposition.parse(header).parameters.filename;
+    return typeof name === 'string' && name !== '' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** POST on the endpoint: tus creation (with upload, deferred length) or draft upload creation. */
+export function planCreation(
+  protocol: UploadProtocol,
+  headers: IncomingHttpHeaders,
+  limits: UploadLimits,
+): CreationPlan | Refusal {
+  const declaredContent = contentLength(headers);
+  if (protocol.kind === 'tus') {
+    const deferred = headers['upload-defer-length'];
+    const length = parseTusInteger(headers['upload-length']);
+    // tus "creation": Upload-Length, or Upload-Defer-Length: 1 with creation-defer-length; never both.
+    if (headers['upload-length'] !== undefined && length === undefined)
+      return refuse(refusal(protocol, 400, 'Invalid Upload-Length'));
+    if (deferred !== undefined && single(deferred) !== '1')
+      return refuse(refusal(protocol, 400, 'Invalid Upload-Defer-Length'));
+    if ((length === undefined) === (deferred === undefined)) {
+      return refuse(refusal(protocol, 400, 'Exactly one of Upload-Length and Upload-Defer-Length is required'));
+    }
+    // tus "Tus-Max-Size": a larger Upload-Length gets 413.
+    if (length !== undefined && length > limits.maxSize)
+      return refuse(refusal(protocol, 413, 'Upload-Length exceeds Tus-Max-Size'));
+    const metadata = parseUploadMetadata(headers['upload-metadata']);
+    if (metadata === undefined) return refuse(refusal(protocol, 400, 'Invalid Upload-Metadata'));
+    const type = mediaType(headers['content-type']);
+    const withContent = type === 'application/offset+octet-stream';
+    // creation-with-upload: content only as application/offset+octet-stream.
+    if (!withContent && hasContent(headers))
+      return refuse(refusal(protocol, 415, 'Content-Type must be application/offset+octet-stream'));
+    const checksum = parseUploadChecksum(headers['upload-checksum']);
+    if (checksum === 'invalid') return refuse(refusal(protocol, 400, 'Invalid Upload-Checksum'));
+    if (checksum === 'unsupported') return refuse(refusal(protocol, 400, 'Unsupported checksum algorithm'));
+    const maxBytes = Math.min(length ?? limits.maxSize, limits.maxSize);
+    if (declaredContent !== undefined && declaredContent > maxBytes) {
+      return refuse(refusal(protocol, 413, 'Content exceeds the upload length'));
+    }
+    const fields = metadataFields(metadata);
+    return {
+      kind: 'create',
+      length,
+      metadata,
+      contentType: fields.contentType,
+      fileName: fields.fileName,
+      withContent,
+      completes: false,
+      maxBytes,
+      checksum,
+    };
+  }
+  const complete = parseStructuredBoolean(headers['upload-complete']);
+  // Draft "Upload Creation": a creation request is one with Upload-Complete (an invalid value is ignored).
+  if (complete === undefined) return refuse(refusal(protocol, 400, 'Upload-Complete is required'));
+  // Draft -05 "Upload Creation": the creation request MUST NOT include Upload-Offset.
+  if (protocol.version === 6 && headers['upload-offset'] !== undefined)
+    return refuse(refusal(protocol, 400, 'Upload-Offset is not allowed on creation'));
+  const declared = parseStructuredInteger(headers['upload-length']);
+  const implied = complete && declaredContent !== undefined ? declaredContent : undefined;
+  // Draft "Length": Upload-Length and Upload-Complete: ?1 with Content-Length MUST match.
+  if (declared !== undefined && implied !== undefined && declared !== implied)
+    return refuse(inconsistentLength(protocol));
+  const length = declared ?? implied;
+  const limitHeader = { 'upload-limit': uploadLimit(protocol.version, limits) };
+  if (length !== undefined && length > limits.maxSize) {
+    const response = refusal(protocol, 413, 'Upload length exceeds the max-size limit');
+    return refuse({ ...response, headers: { ...response.headers, ...limitHeader } });
+  }
+  const maxBytes = Math.min(length ?? limits.maxSize, limits.maxSize);
+  if (declaredContent !== undefined && declaredContent > maxBytes) {
+    const response = refusal(protocol, 413, 'Content exceeds the upload length');
+    return refuse({ ...response, headers: { ...response.headers, ...limitHeader } });
+  }
+  const metadata = parseUploadMetadata(headers['upload-metadata']) ?? {};
+  const fields = metadataFields(metadata);
+  const type = single(headers['content-type']);
+  return {
+    kind: 'create',
+    length,
+    metadata,
+    contentType: type ?? fields.contentType,
+    fileName: dispositionName(headers['content-disposition']) ?? fields.fileName,
+    withContent: true,
+    completes: complete,
+    maxBytes,
+    checksum: undefined,
+  };
+}
+
+function inconsistentLength(protocol: UploadProtocol): UploadResponse {
+  // Draft -06 added the inconsistent-upload-length problem type; -05 asks for a plain 400.
+  if (protocol.kind === 'draft' && protocol.version >= 7) {
+    return problem(400, 'inconsistent-upload-length', 'inconsistent length values for upload', {
+      'upload-complete': '?0',
+    });
+  }
+  return refusal(protocol, 400, 'Inconsistent upload length');
+}
+
+/** The response to a successful creation that did not complete the upload (tus 201, draft 201 `Upload-Complete: ?0`). */
+export function createdResponse(
+  protocol: UploadProtocol,
+  upload: UploadState,
+  location: string,
+  limits: UploadLimits,
+): UploadResponse {
+  const headers: Record<string, string> = {
+    ...protocolHeaders(protocol, false),
+    location,
+    'upload-offset': String(upload.offset),
+  };
+  addLifetime(protocol, upload, limits, headers);
+  return { status: 201, headers: { ...headers, 'content-length': '0' } };
+}
+
+function addLifetime(
+  protocol: UploadProtocol,
+  upload: UploadState,
+  limits: UploadLimits,
+  headers: Record<string, string>,
+): void {
+  if (protocol.kind === 'tus') {
+    const end = expiresAt(upload, limits);
+    // tus "expiration": Upload-Expires in creation, PATCH and HEAD responses.
+    if (end !== undefined) headers['upload-expires'] = formatHttpDate(end);
+  } else {
+    headers['upload-limit'] = uploadLimit(protocol.version, limits, upload);
+  }
+}
+
+/** HEAD (or GET of an unfinished upload): the offset retrieval of both protocols. */
+export function offsetResponse(
+  protocol: UploadProtocol,
+  headers: IncomingHttpHeaders,
+  upload: UploadState,
+  limits: UploadLimits,
+): UploadResponse {
+  if (protocol.kind === 'tus') {
+    const out: Record<string, string> = {
+      ...TUS_HEADERS,
+      'upload-offset': String(upload.offset),
+      'cache-control': 'no-store',
+    };
+    // tus HEAD: Upload-Length when known, else Upload-Defer-Length: 1; Upload-Metadata as created.
+    if (upload.length !== undefined) out['upload-length'] = String(upload.length);
+    else out['upload-defer-length'] = '1';
+    const metadata = formatUploadMetadata(upload.metadata);
+    if (metadata !== '') out['upload-metadata'] = metadata;
+    addLifetime(protocol, upload, limits, out);
+    return { status: 200, headers: out };
+  }
+  // Draft -05 "Offset Retrieval": Upload-Offset, Upload-Complete or Upload-Length in the request are a 400.
+  if (
+    protocol.version === 6 &&
+    ['upload-offset', 'upload-complete', 'upload-length'].some((name) => headers[name] !== undefined)
+  ) {
+    return refusal(protocol, 400, 'Offset retrieval must not carry Upload-Offset, Upload-Complete or Upload-Length');
+  }
+  const out: Record<string, string> = {
+    'upload-offset': String(upload.offset),
+    'upload-complete': upload.complete ? '?1' : '?0',
+    'cache-control': 'no-store',
+  };
+  if (upload.length !== undefined) out['upload-length'] = String(upload.length);
+  addLifetime(protocol, upload, limits, out);
+  return { status: 204, headers: out };
+}
+
+/** An accepted append: where it starts, how much may be stored, and what ends it. */
+export interface AppendPlan {
+  readonly kind: 'append';
+  readonly start: number;
+  readonly maxBytes: number;
+  /** The length this request records (tus deferred length, draft `Upload-Length` or `?1` + Content-Length). */
+  readonly length: number | undefined;
+  /** Draft `Upload-Complete: ?1`. */
+  readonly completes: boolean;
+  readonly checksum: ChecksumExpectation | undefined;
+}
+
+/** PATCH on an upload: tus append or draft upload append, checked before any byte is read. */
+export function planAppend(
+  protocol: UploadProtocol,
+  headers: IncomingHttpHeaders,
+  upload: UploadState,
+  limits: UploadLimits,
+): AppendPlan | Refusal {
+  const declaredContent = contentLength(headers);
+  if (protocol.kind === 'tus') {
+    // tus PATCH: Content-Type application/offset+octet-stream, else 415.
+    if (mediaType(headers['content-type']) !== 'application/offset+octet-stream') {
+      return refuse(refusal(protocol, 415, 'Content-Type must be application/offset+octet-stream'));
+    }
+    const offset = parseTusInteger(headers['upload-offset']);
+    if (offset === undefined) return refuse(refusal(protocol, 400, 'Invalid or missing Upload-Offset'));
+    // tus PATCH: an Upload-Offset other than the resource's gets 409.
+    if (offset !== upload.offset) {
+      const response = refusal(protocol, 409, 'Upload-Offset does not match the upload');
+      return refuse({ ...response, headers: { ...response.headers, 'upload-offset': String(upload.offset) } });
+    }
+    let length = upload.length;
+    if (headers['upload-length'] !== undefined) {
+      const given = parseTusInteger(headers['upload-length']);
+      // creation-defer-length: the length is set once, by a PATCH, and never changes afterwards.
+      if (given === undefined || (length !== undefined && given !== length) || given < upload.offset) {
+        return refuse(refusal(protocol, 400, 'Invalid Upload-Length'));
+      }
+      if (given > limits.maxSize) return refuse(refusal(protocol, 413, 'Upload-Length exceeds Tus-Max-Size'));
+      length = given;
+    }
+    const checksum = parseUploadChecksum(headers['upload-checksum']);
+    if (checksum === 'invalid') return refuse(refusal(protocol, 400, 'Invalid Upload-Checksum'));
+    if (checksum === 'unsupported') return refuse(refusal(protocol, 400, 'Unsupported checksum algorithm'));
+    const maxBytes = Math.min(length ?? limits.maxSize, limits.maxSize) - upload.offset;
+    if (declaredContent !== undefined && declaredContent > maxBytes)
+      return refuse(refusal(protocol, 413, 'Content exceeds the upload length'));
+    return { kind: 'append', start: upload.offset, maxBytes, length, completes: false, checksum };
+  }
+  // Draft "Upload Append": PATCH with application/partial-upload.
+  if (mediaType(headers['content-type']) !== 'application/partial-upload') {
+    return refuse(refusal(protocol, 415, 'Content-Type must be application/partial-upload'));
+  }
+  const offset = parseStructuredInteger(headers['upload-offset']);
+  if (offset === undefined) return refuse(refusal(protocol, 400, 'Invalid or missing Upload-Offset'));
+  if (upload.complete) {
+    // Draft -05..-08: a completed upload MUST NOT be modified; the completed-upload problem type.
+    return refuse(
+      problem(400, 'completed-upload', 'upload is already completed', {
+        'upload-complete': '?0',
+        'upload-offset': String(upload.offset),
+      }),
+    );
+  }
+  if (offset !== upload.offset) {
+    // Draft "Upload Append": 409 with the correct Upload-Offset and Upload-Complete: ?0.
+    return refuse(
+      problem(
+        409,
+        'mismatching-upload-offset',
+        'offset from request does not match offset of resource',
+        { 'upload-complete': '?0', 'upload-offset': String(upload.offset) },
+        {
+          'expected-offset': upload.offset,
+          'provided-offset': offset,
+        },
+      ),
+    );
+  }
+  // A missing Upload-Complete is read as ?0 (the draft requires it from clients and says nothing of its absence).
+  const completes = parseStructuredBoolean(headers['upload-complete']) ?? false;
+  const declared = parseStructuredInteger(headers['upload-length']);
+  const implied = completes && declaredContent !== undefined ? upload.offset + declaredContent : undefined;
+  let length = upload.length;
+  for (const indicator of [declared, implied]) {
+    if (indicator === undefined) continue;
+    // Draft "Length": every indicator, in this request and earlier ones, MUST match.
+    if (length !== undefined && indicator !== length) return refuse(inconsistentLength(protocol));
+    length = indicator;
+  }
+  if (length !== undefined && length < upload.offset) return refuse(inconsistentLength(protocol));
+  const limitHeader = { 'upload-limit': uploadLimit(protocol.version, limits, upload) };
+  const maxBytes = Math.min(length ?? limits.maxSize, limits.maxSize) - upload.offset;
+  if (
+    (length !== undefined && length > limits.maxSize) ||
+    (declaredContent !== undefined && declaredContent > maxBytes)
+  ) {
+    const response = refusal(protocol, 413, 'Content exceeds the upload limits');
+    return refuse({ ...response, headers: { ...response.headers, ...limitHeader } });
+  }
+  return { kind: 'append', start: upload.offset, maxBytes, length, completes, checksum: undefined };
+}
+
+/** How the content of a creation or append ended. */
+export type BodyOutcome =
+  /** Every byte arrived and is durable. */
+  | 'complete'
+  /** More bytes came than the length or maxSize allow; those up to the limit are kept. */
+  | 'too-large'
+  /** The tus checksum did not match; the request's bytes were discarded. */
+  | 'checksum-mismatch'
+  /** The body stopped arriving for longer than the idle timeout; the bytes so far are kept. */
+  | 'idle'
+  /** Another request took the upload over; the bytes so far are kept. */
+  | 'taken-over'
+  /** The client went away mid-body; the bytes so far are kept. */
+  | 'aborted';
+
+/** The answer to an append or creation whose content did not end normally. */
+export function bodyFailureResponse(
+  protocol: UploadProtocol,
+  outcome: Exclude<BodyOutcome, 'complete'>,
+  upload: UploadState,
+  limits: UploadLimits,
+): UploadResponse {
+  switch (outcome) {
+    case 'too-large': {
+      const response = refusal(protocol, 413, 'Content exceeds the upload limits');
+      return protocol.kind === 'draft'
+        ? {
+            ...response,
+            headers: { ...response.headers, 'upload-limit': uploadLimit(protocol.version, limits, upload) },
+          }
+        : response;
+    }
+    case 'checksum-mismatch':
+      // tus "checksum": 460 Checksum Mismatch, the bytes of the request not kept.
+      return refusal(protocol, 460, 'Checksum Mismatch');
+    case 'idle':
+      return refusal(protocol, 408, 'The request content stopped arriving');
+    case 'taken-over':
+    case 'aborted':
+      return refusal(protocol, 409, 'Another request took this upload over');
+  }
+}
+
+/** The answer to an append whose content was stored and that did not complete the upload. */
+export function appendedResponse(protocol: UploadProtocol, upload: UploadState, limits: UploadLimits): UploadResponse {
+  const headers: Record<string, string> = {
+    ...protocolHeaders(protocol, false),
+    'upload-offset': String(upload.offset),
+  };
+  addLifetime(protocol, upload, limits, headers);
+  return { status: 204, headers };
+}
+
+/** The default answer once the upload is complete; a completion hook may give its own status, headers and body. */
+export function completedResponse(
+  protocol: UploadProtocol,
+  upload: UploadState,
+  location: string | undefined,
+  own?: { status: number; headers?: Readonly<Record<string, string>>; body?: string | Uint8Array },
+): { status: number; headers: Record<string, string>; body?: string | Uint8Array } {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(own?.headers ?? {})) headers[name.toLowerCase()] = value;
+  Object.assign(headers, protocolHeaders(protocol, true), { 'upload-offset': String(upload.offset) });
+  if (own === undefined) {
+    // Creation that completed in one request: 201 with the location of the stored upload.
+    if (location !== undefined) headers.location = location;
+    return { status: location !== undefined ? 201 : 204, headers };
+  }
+  // tus: a creation's response always names the upload (tus-js-client needs it); the draft exempts ?1 responses.
+  if (location !== undefined && protocol.kind === 'tus') headers.location = location;
+  const body = own.body;
+  if (body !== undefined)
+    headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  return body === undefined ? { status: own.status, headers } : { status: own.status, headers, body };
+}
+
+/** A draft `Upload-Complete: ?1` append whose final offset differs from the recorded length. */
+export function lengthMismatchResponse(protocol: UploadProtocol): UploadResponse {
+  return inconsistentLength(protocol);
+}
+
+/** DELETE: tus termination and draft cancellation. */
+export function terminationCheck(protocol: UploadProtocol, headers: IncomingHttpHeaders): UploadResponse | undefined {
+  // Draft -05 "Upload Cancellation": Upload-Offset or Upload-Complete in the request are a 400.
+  if (
+    protocol.kind === 'draft' &&
+    protocol.version === 6 &&
+    (headers['upload-offset'] !== undefined || headers['upload-complete'] !== undefined)
+  ) {
+    return refusal(protocol, 400, 'Cancellation must not carry Upload-Offset or Upload-Complete');
+  }
+  return undefined;
+}
+
+/** The answer to a successful termination or cancellation. */
+export function terminatedResponse(protocol: UploadProtocol): UploadResponse {
+  return { status: 204, headers: protocolHeaders(protocol) };
+}
+
+/** An unknown upload (404) or one that expired or lost its data (410; 404 for draft interop 6, which asks for it). */
+export function missingResponse(protocol: UploadProtocol, reason: 'unknown' | 'expired'): UploadResponse {
+  const gone = reason === 'expired' && !(protocol.kind === 'draft' && protocol.version === 6);
+  return refusal(protocol, gone ? 410 : 404, gone ? 'Upload expired' : 'Upload not found');
+}

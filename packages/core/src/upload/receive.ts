@@ -1,0 +1,190 @@
+/**
+ * Receiving the content of a creation or append: bytes are written in order at their offset in the
+ * data file, never past the limit, then fsynced before the caller acknowledges the new offset. Every
+ * byte Node has handed over is written, also when the client goes away or a newer request takes over.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { ChecksumExpectation } from './protocol.js';
+import type { BodyOutcome } from './protocol.js';
+
+/** How to receive one request's content. */
+export interface ReceiveOptions {
+  /** The data file, open for writing. */
+  readonly file: FileHandle;
+  /** Offset of the first byte of the content. */
+  readonly start: number;
+  /** Bytes that may be stored; a byte beyond ends the request with `too-large`. */
+  readonly maxBytes: number;
+  /** End the request after this long without a byte (ms). */
+  readonly idleTimeout: number;
+  /** tus checksum over the whole content: on mismatch, or content cut short, its bytes are discarded. */
+  readonly checksum: ChecksumExpectation | undefined;
+  /** Registers the take-over callback with the lock. */
+  readonly onInterrupt: (interrupt: () => void) => void;
+  /**
+   * Called after an fsync every {@link CHECKPOINT_BYTES} of a long body (not with a checksum, whose
+   * bytes are unverified until the end), with the bytes now durable, to record the offset.
+   */
+  readonly onCheckpoint?: ((durable: number) => Promise<void>) | undefined;
+}
+
+/** How many bytes of a long body may arrive between two durable checkpoints. */
+export const CHECKPOINT_BYTES = 8 * 1024 * 1024;
+
+/** What came of the content: the outcome and the bytes now durable after `start`. */
+export interface ReceiveResult {
+  readonly outcome: BodyOutcome;
+  readonly received: number;
+}
+
+/** Above this many bytes queued for the disk, reading pauses until the writes catch up. */
+const HIGH_WATER = 4 * 1024 * 1024;
+
+/** Raised when a middleware before us already read the request body. */
+export class ConsumedBodyError extends Error {
+  constructor() {
+    super('the request body was already read by another middleware (a body parser before resumableUploads?)');
+    this.name = 'ConsumedBodyError';
+  }
+}
+
+/** True when some other layer has read from the request already. */
+export function bodyAlreadyConsumed(req: IncomingMessage): boolean {
+  return req.readableEnded || req.readableDidRead;
+}
+
+/** Receives `req`'s content into the data file; resolves once the kept bytes are on stable storage. */
+export function receiveContent(req: IncomingMessage, options: ReceiveOptions): Promise<ReceiveResult> {
+  const { file, start, maxBytes, checksum } = options;
+  const hash: Hash | undefined = checksum === undefined ? undefined : createHash(checksum.algorithm);
+  return new Promise<ReceiveResult>((resolve, reject) => {
+    const queue: Buffer[] = [];
+    let queued = 0;
+    let accepted = 0; // bytes taken into the queue (all within maxBytes)
+    let written = 0;
+    let writing = false;
+    let checkpoint = 0;
+    let outcome: BodyOutcome | undefined;
+    let failure: unknown;
+    let idle: NodeJS.Timeout | undefined;
+
+    const armIdle = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => stop('idle'), options.idleTimeout);
+      idle.unref();
+    };
+
+    const take = (chunk: Buffer): void => {
+      if (outcome !== undefined) return;
+      const room = maxBytes - accepted;
+      const part = chunk.byteLength > room ? chunk.subarray(0, room) : chunk;
+      if (part.byteLength > 0) {
+        queue.push(part);
+        queued += part.byteLength;
+        accepted += part.byteLength;
+        hash?.update(part);
+      }
+      if (chunk.byteLength > room) {
+        stop('too-large');
+        return;
+      }
+      if (queued > HIGH_WATER) req.pause();
+      armIdle();
+      void pump();
+    };
+
+    const onData = (chunk: Buffer): void => take(chunk);
+    const onEnd = (): void => stop('complete');
+    const onClose = (): void => stop('aborted');
+    const onError = (): void => stop('aborted');
+
+    function stop(reason: BodyOutcome): void {
+      if (outcome !== undefined) return;
+      // Whatever Node already holds for us has arrived: take it before letting go of the request.
+      if (reason !== 'complete' && reason !== 'too-large') {
+        let chunk: Buffer | null;
+        req.removeListener('data', onData);
+        while ((chunk = req.read() as Buffer | null) !== null) take(chunk);
+      }
+      if (outcome !== undefined) return;
+      outcome = reason;
+      clearTimeout(idle);
+      req.removeListener('data', onData);
+      req.removeListener('end', onEnd);
+      req.removeListener('close', onClose);
+      req.removeListener('error', onError);
+      req.on('error', ignore);
+      if (reason === 'taken-over') req.socket?.destroy();
+      else if (reason !== 'complete') req.pause();
+      void pump();
+    }
+
+    async function pump(): Promise<void> {
+      if (writing) return;
+      writing = true;
+      try {
+        while (queue.length > 0 && failure === undefined) {
+          const chunk = queue.shift() as Buffer;
+          queued -= chunk.byteLength;
+          let done = 0;
+          while (done < chunk.byteLength) {
+            const { bytesWritten } = await file.write(chunk, done, chunk.byteLength - done, start + written + done);
+            done += bytesWritten;
+          }
+          written += chunk.byteLength;
+          if (options.onCheckpoint !== undefined && hash === undefined && written - checkpoint >= CHECKPOINT_BYTES) {
+            // A durable point in a long body: a crash from here on loses at most what follows it.
+            await file.sync();
+            checkpoint = written;
+            await options.onCheckpoint(written);
+          }
+          if (queued <= HIGH_WATER / 2 && outcome === undefined && req.isPaused()) req.resume();
+        }
+      } catch (err) {
+        failure = err;
+        stop('aborted');
+      } finally {
+        writing = false;
+      }
+      if (outcome !== undefined && (queue.length === 0 || failure !== undefined) && !writing) await finish();
+    }
+
+    let finished = false;
+    async function finish(): Promise<void> {
+      if (finished) return;
+      finished = true;
+      try {
+        if (failure !== undefined) throw failure;
+        let kept = written;
+        let final = outcome as BodyOutcome;
+        if (hash !== undefined && checksum !== undefined) {
+          const matches = final === 'complete' && hash.digest().equals(checksum.digest);
+          // tus "checksum": unverifiable or mismatching bytes are not kept.
+          if (!matches) {
+            await file.truncate(start);
+            kept = 0;
+            if (final === 'complete') final = 'checksum-mismatch';
+          }
+        }
+        await file.sync();
+        resolve({ outcome: final, received: kept });
+      } catch (err) {
+        reject(err);
+      }
+    }
+
+    options.onInterrupt(() => stop('taken-over'));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('close', onClose);
+    req.once('error', onError);
+    armIdle();
+    if (req.readableEnded) stop('complete');
+    // The client left while hooks or the lock kept us waiting: keep what Node holds, then stop.
+    else if (req.destroyed) stop('aborted');
+  });
+}
+
+function ignore(): void {}

@@ -1,0 +1,38 @@
+/**
+ * `resumableUploads()` for Koa 2 and 3 (mounted with koa-mount): tus 1.0.0 and the draft "Resumable
+ * Uploads for HTTP" on one endpoint. Every decision is @range-serve/core/upload's; this file only translates.
+ */
+import { createUploadHandler, type ResumableUploadOptions } from '@range-serve/core/upload';
+import type { Middleware } from 'koa';
+
+export type {
+  CompletedUpload,
+  ResumableUploadOptions,
+  UploadDescription,
+  UploadHookResponse,
+} from '@range-serve/core/upload';
+
+/**
+ * Middleware answering resumable uploads under its mount path. The response is written straight to
+ * Node's `res` (`ctx.respond = false`); other requests go downstream; errors are thrown into Koa.
+ */
+export function resumableUploads(options: ResumableUploadOptions): Middleware {
+  const engine = createUploadHandler(options);
+  return async function resumableUploadsMiddleware(ctx, next) {
+    const original = ctx.originalUrl.split('?', 1)[0] ?? '';
+    const path = ctx.path === '/' && !original.endsWith('/') ? '' : ctx.path;
+    const prefix = path === '' ? original : original.slice(0, original.length - path.length);
+    // Claim the response before the engine writes to it, so Koa never writes a second one.
+    ctx.respond = false;
+    let handled: boolean;
+    try {
+      handled = await engine.handle(ctx.req, ctx.res, { prefix, path });
+    } catch (err) {
+      if (!ctx.res.headersSent) ctx.respond = true;
+      throw err;
+    }
+    if (handled) return;
+    ctx.respond = true;
+    await next();
+  };
+}

@@ -1,0 +1,338 @@
+/** The upload engine's pure parts: options, header fields and protocol decisions, table-driven. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  detectProtocol,
+  normalizeUploadOptions,
+  offsetResponse,
+  optionsResponse,
+  parseSize,
+  planAppend,
+  planCreation,
+  type UploadLimits,
+  type UploadState,
+} from '@range-serve/core/upload';
+
+const LIMITS: UploadLimits = { maxSize: 1000, expiresAfter: 60_000, now: 1_000_000 };
+const STATE: UploadState = {
+  id: 'AAAAAAAAAAAAAAAAAAAAAA',
+  protocol: 'tus',
+  length: 10,
+  offset: 4,
+  complete: false,
+  metadata: {},
+  contentType: undefined,
+  fileName: undefined,
+  data: {},
+  createdAt: 1_000_000,
+  updatedAt: 1_000_000,
+};
+
+describe('upload options', () => {
+  it('sizes are bytes or size strings', () => {
+    for (const [value, bytes] of [
+      [0, 0],
+      [512, 512],
+      ['512', 512],
+      ['10 MB', 10_000_000],
+      ['5 GiB', 5 * 2 ** 30],
+      ['1.5KiB', 1536],
+      ['2 tb', 2e12],
+    ] as const) {
+      assert.equal(parseSize(value), bytes, String(value));
+    }
+    for (const value of [-1, 1.5, Number.NaN, '', 'five', '5 GiBs', '-5 MB', '1e3']) {
+      assert.equal(parseSize(value), undefined, String(value));
+    }
+  });
+
+  it('defaults: 1 TiB, expiry after a day, idle timeout 30 s, hourly sweep', () => {
+    const options = normalizeUploadOptions({ directory: '/tmp/x' });
+    assert.equal(options.maxSize, 2 ** 40);
+    assert.equal(options.expiresAfter, 86_400_000);
+    assert.equal(options.idleTimeout, 30_000);
+    assert.equal(options.sweepInterval, 3_600_000);
+    assert.equal(normalizeUploadOptions({ directory: '/tmp/x', expiresAfter: false }).expiresAfter, undefined);
+    assert.equal(normalizeUploadOptions({ directory: '/tmp/x', expiresAfter: '2h' }).expiresAfter, 7_200_000);
+  });
+
+  it('a bad or unknown option throws a TypeError naming it', () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [undefined, /options must be an object/],
+      [{}, /directory/],
+      [{ directory: '' }, /directory/],
+      [{ directory: '/tmp/x', maxSize: 'lots' }, /maxSize/],
+      [{ directory: '/tmp/x', maxSize: -1 }, /maxSize/],
+      [{ directory: '/tmp/x', expiresAfter: 'soon' }, /expiresAfter/],
+      [{ directory: '/tmp/x', expiresAfter: 0 }, /expiresAfter/],
+      [{ directory: '/tmp/x', idleTimeout: true }, /idleTimeout/],
+      [{ directory: '/tmp/x', onComplete: 'yes' }, /onComplete must be a function/],
+      [{ directory: '/tmp/x', maxsize: 5 }, /unknown option "maxsize"/],
+    ];
+    for (const [options, message] of bad) {
+      assert.throws(
+        () => normalizeUploadOptions(options as never),
+        (err: unknown) => err instanceof TypeError && message.test(err.message),
+      );
+    }
+  });
+});
+
+describe('protocol detection', () => {
+  it('Tus-Resumable picks tus, Upload-Draft-Interop-Version a draft version, neither is not an upload request', () => {
+    const rows: Array<[Record<string, string>, unknown]> = [
+      [{ 'tus-resumable': '1.0.0' }, { kind: 'tus' }],
+      [{ 'tus-resumable': '0.2.2' }, { kind: 'unsupported-tus' }],
+      [{ 'upload-draft-interop-version': '6' }, { kind: 'draft', version: 6 }],
+      [{ 'upload-draft-interop-version': '7' }, { kind: 'draft', version: 7 }],
+      [{ 'upload-draft-interop-version': '8' }, { kind: 'draft', version: 8 }],
+      [{ 'upload-draft-interop-version': '5' }, { kind: 'unsupported-draft' }],
+      [{ 'upload-draft-interop-version': '9' }, { kind: 'unsupported-draft' }],
+      [{ 'upload-draft-interop-version': 'eight' }, { kind: 'unsupported-draft' }],
+      [{}, { kind: 'none' }],
+    ];
+    for (const [headers, expected] of rows)
+      assert.deepEqual(detectProtocol(headers), expected, JSON.stringify(headers));
+  });
+});
+
+describe('protocol decisions', () => {
+  const tus = { kind: 'tus' } as const;
+
+  it('OPTIONS announces tus capabilities and Upload-Limit with the lifetime key of the interop version', () => {
+    assert.equal(optionsResponse(LIMITS).headers['upload-limit'], 'max-size=1000, max-age=60');
+    assert.equal(optionsResponse(LIMITS, 6).headers['upload-limit'], 'max-size=1000, expires=60');
+    assert.equal(optionsResponse({ ...LIMITS, expiresAfter: undefined }).headers['upload-limit'], 'max-size=1000');
+  });
+
+  it('tus creation: length rules and metadata, decided before any byte', () => {
+    const rows: Array<[Record<string, string>, number | 'create']> = [
+      [{ 'upload-length': '10' }, 'create'],
+      [{ 'upload-defer-length': '1' }, 'create'],
+      [{ 'upload-defer-length': '2' }, 400],
+      [{}, 400],
+      [{ 'upload-length': '10', 'upload-defer-length': '1' }, 400],
+      [{ 'upload-length': '1001' }, 413],
+      [{ 'upload-length': '+10' }, 400],
+      [{ 'upload-length': '10', 'content-type': 'application/offset+octet-stream', 'content-length': '11' }, 413],
+      [{ 'upload-length': '10', 'content-type': 'text/plain', 'content-length': '5' }, 415],
+      [{ 'upload-length': '10', 'upload-checksum': 'sha1 !!' }, 400],
+      [{ 'upload-length': '10', 'upload-metadata': 'k dg==' }, 'create'],
+      [{ 'upload-length': '10', 'upload-metadata': 'k dg' }, 400],
+      [{ 'upload-length': '10', 'upload-metadata': ' ' }, 'create'],
+      [{ 'upload-length': '10', 'upload-metadata': 'k,,j' }, 400],
+      [{ 'upload-length': '10', 'upload-metadata': 'k /w==' }, 400],
+    ];
+    for (const [headers, expected] of rows) {
+      const plan = planCreation(tus, headers, LIMITS);
+      assert.equal(plan.kind === 'create' ? 'create' : plan.response.status, expected, JSON.stringify(headers));
+    }
+    const plan = planCreation(
+      tus,
+      { 'upload-length': '10', 'upload-metadata': `filename ${Buffer.from('a.txt').toString('base64')},x` },
+      LIMITS,
+    );
+    assert.equal(plan.kind, 'create');
+    if (plan.kind === 'create') {
+      assert.deepEqual({ ...plan.metadata }, { filename: 'a.txt', x: null });
+      assert.equal(plan.fileName, 'a.txt');
+    }
+  });
+
+  it('tus append: type, offset, deferred length and limit checks', () => {
+    const patch = { 'content-type': 'application/offset+octet-stream' };
+    const rows: Array<[Record<string, string>, UploadState, number | 'append']> = [
+      [{ ...patch, 'upload-offset': '4' }, STATE, 'append'],
+      [{ ...patch, 'upload-offset': '3' }, STATE, 409],
+      [{ ...patch }, STATE, 400],
+      [{ 'upload-offset': '4' }, STATE, 415],
+      [{ ...patch, 'upload-offset': '4', 'content-length': '7' }, STATE, 413],
+      [{ ...patch, 'upload-offset': '4', 'upload-length': '11' }, STATE, 400],
+      [{ ...patch, 'upload-offset': '4', 'upload-length': '20' }, { ...STATE, length: undefined }, 'append'],
+      [{ ...patch, 'upload-offset': '4', 'upload-length': '3' }, { ...STATE, length: undefined }, 400],
+      [{ ...patch, 'upload-offset': '4', 'upload-length': '5000' }, { ...STATE, length: undefined }, 413],
+      [{ ...patch, 'upload-offset': '4', 'upload-checksum': 'crc32 AAAAAA==' }, STATE, 400],
+    ];
+    for (const [headers, state, expected] of rows) {
+      const plan = planAppend(tus, headers, state, LIMITS);
+      assert.equal(plan.kind === 'append' ? 'append' : plan.response.status, expected, JSON.stringify(headers));
+    }
+  });
+
+  it('draft append: structured fields, an invalid value being ignored', () => {
+    const draft = { kind: 'draft', version: 8 } as const;
+    const state: UploadState = { ...STATE, protocol: 'draft' };
+    const patch = { 'content-type': 'application/partial-upload' };
+    const rows: Array<[Record<string, string>, number | string]> = [
+      [{ ...patch, 'upload-offset': '4', 'upload-complete': '?0' }, 'append false'],
+      [{ ...patch, 'upload-offset': '4', 'upload-complete': '?1', 'content-length': '6' }, 'append true'],
+      [{ ...patch, 'upload-offset': '4', 'upload-complete': '?1', 'content-length': '5' }, 400],
+      [{ ...patch, 'upload-offset': '4', 'upload-complete': 'maybe' }, 'append false'],
+      [{ ...patch, 'upload-offset': '4;a=1', 'upload-complete': '?0' }, 'append false'],
+      [{ ...patch, 'upload-offset': '4.0', 'upload-complete': '?0' }, 400],
+      [{ ...patch, 'upload-offset': '-4', 'upload-complete': '?0' }, 400],
+      [{ ...patch, 'upload-offset': '5', 'upload-complete': '?0' }, 409],
+      [{ ...patch, 'upload-offset': '4', 'upload-length': '12' }, 400],
+    ];
+    for (const [headers, expected] of rows) {
+      const plan = planAppend(draft, headers, state, LIMITS);
+      assert.equal(
+        plan.kind === 'append' ? `append ${plan.completes}` : plan.response.status,
+        expected,
+        JSON.stringify(headers),
+      );
+    }
+  });
+
+  it('offset retrieval: tus 200 with the length or its deferral, the draft 204 with Upload-Complete', () => {
+    assert.deepEqual(
+      offsetResponse({ kind: 'tus' }, {}, { ...STATE, length: undefined }, { ...LIMITS, expiresAfter: undefined }),
+      {
+        status: 200,
+        headers: {
+          'tus-resumable': '1.0.0',
+          'upload-offset': '4',
+          'cache-control': 'no-store',
+          'upload-defer-length': '1',
+        },
+      },
+    );
+    assert.deepEqual(offsetResponse({ kind: 'draft', version: 7 }, {}, STATE, LIMITS), {
+      status: 204,
+      headers: {
+        'upload-offset': '4',
+        'upload-complete': '?0',
+        'cache-control': 'no-store',
+        'upload-length': '10',
+        'upload-limit': 'max-size=1000, max-age=60',
+      },
+    });
+    // Draft -05: offset retrieval must not carry the upload fields.
+    assert.equal(offsetResponse({ kind: 'draft', version: 6 }, { 'upload-offset': '4' }, STATE, LIMITS).status, 400);
+  });
+});
+
+describe('start-up reconciliation', () => {
+  it('cuts bytes past the durable offset, deactivates uploads missing acknowledged bytes, removes leftovers and expired uploads', async () => {
+    const { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } =
+      await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { startNodeServer } = await import('./node-server.ts');
+    const { send } = await import('./raw.ts');
+    const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-reconcile-'));
+    try {
+      const now = Date.now();
+      const state = (id: string, offset: number, updatedAt = now): string =>
+        JSON.stringify({ ...STATE, id, offset, length: 100, createdAt: updatedAt, updatedAt });
+      const longer = 'L'.repeat(22);
+      const shorter = 'S'.repeat(22);
+      const expired = 'E'.repeat(22);
+      const orphan = 'O'.repeat(22);
+      writeFileSync(path.join(dir, longer), Buffer.alloc(30, 1));
+      writeFileSync(path.join(dir, `${longer}.json`), state(longer, 20));
+      writeFileSync(path.join(dir, shorter), Buffer.alloc(10, 1));
+      writeFileSync(path.join(dir, `${shorter}.json`), state(shorter, 20));
+      writeFileSync(path.join(dir, expired), Buffer.alloc(10, 1));
+      writeFileSync(path.join(dir, `${expired}.json`), state(expired, 10, now - 120_000));
+      writeFileSync(path.join(dir, orphan), Buffer.alloc(10, 1));
+      writeFileSync(path.join(dir, `${longer}.json.tmp`), '{"half');
+      writeFileSync(path.join(dir, 'unrelated.txt'), 'kept');
+      // A metadata file that is a link to a file outside: never read, the upload treated as lost.
+      const linked = 'K'.repeat(22);
+      const outside = path.join(mkdtempSync(path.join(tmpdir(), 'range-serve-outside-')), 'secret.json');
+      writeFileSync(outside, state(linked, 0));
+      writeFileSync(path.join(dir, linked), Buffer.alloc(0));
+      symlinkSync(outside, path.join(dir, `${linked}.json`));
+      const server = await startNodeServer({ directory: dir, expiresAfter: 60_000 });
+      try {
+        const tus = { 'tus-resumable': '1.0.0' };
+        const head = await send(server.baseUrl, `/files/${longer}`, 'HEAD', tus);
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-offset'], '20');
+        assert.equal(statSync(path.join(dir, longer)).size, 20);
+        assert.equal((await send(server.baseUrl, `/files/${shorter}`, 'HEAD', tus)).status, 410);
+        assert.equal((await send(server.baseUrl, `/files/${expired}`, 'HEAD', tus)).status, 404);
+        assert.equal((await send(server.baseUrl, `/files/${linked}`, 'HEAD', tus)).status, 410);
+        assert.equal(readFileSync(outside, 'utf8'), state(linked, 0));
+        assert.deepEqual(readdirSync(dir).sort(), [longer, `${longer}.json`, 'unrelated.txt'].sort());
+      } finally {
+        await server.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('receiving content', () => {
+  it('a failing disk write rejects the request with that error instead of leaving it hanging', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { receiveContent } = await import('../../packages/core/src/upload/receive.ts');
+    const req = new PassThrough();
+    const failure = new Error('EIO: i/o error, write');
+    const file = {
+      write: () => Promise.reject(failure),
+      sync: () => Promise.resolve(),
+      truncate: () => Promise.resolve(),
+    };
+    const received = receiveContent(req as never, {
+      file: file as never,
+      start: 0,
+      maxBytes: 100,
+      idleTimeout: 10_000,
+      checksum: undefined,
+      onInterrupt: () => {},
+    });
+    req.write(Buffer.alloc(10));
+    req.write(Buffer.alloc(10));
+    const outcome = await Promise.race([
+      received.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve('hung'), 2000).unref()),
+    ]);
+    assert.equal(outcome, failure);
+    req.destroy();
+  });
+});
+
+describe('a client that leaves while a hook keeps it waiting', () => {
+  it('keeps the bytes that arrived, made durable at once rather than after the idle timeout', async () => {
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { startNodeServer } = await import('./node-server.ts');
+    const { openRequest, pause, send } = await import('./raw.ts');
+    const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-slow-hook-'));
+    const server = await startNodeServer({
+      directory: dir,
+      onRequest: async (req) => {
+        if (req.method === 'PATCH') await pause(300);
+      },
+    });
+    try {
+      const tus = { 'tus-resumable': '1.0.0' };
+      const created = await send(server.baseUrl, '/files', 'POST', { ...tus, 'upload-length': '200' });
+      const location = created.headers.location ?? '';
+      const headers = {
+        ...tus,
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+        'content-length': '200',
+      };
+      const open = await openRequest(server.baseUrl, location, 'PATCH', headers, Buffer.alloc(100, 1));
+      await pause(50);
+      open.cut();
+      const metadata = path.join(dir, `${location.slice('/files/'.length)}.json`);
+      const durable = (): number => (JSON.parse(readFileSync(metadata, 'utf8')) as { offset: number }).offset;
+      // Bounded: well under the 30 s idle timeout that would otherwise end the request.
+      for (let i = 0; i < 40 && durable() < 100; i++) await pause(50);
+      assert.equal(durable(), 100);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

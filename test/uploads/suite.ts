@@ -1,0 +1,1056 @@
+/**
+ * The resumable-upload conformance suite, written once and run on Express 4 and 5 and Koa 2 and 3:
+ * tus 1.0.0 and every draft interop version, exact statuses, headers and bytes over raw node:http.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ResumableUploadOptions } from '@range-serve/express';
+import * as tus from 'tus-js-client';
+import type { RunningServer, UploadServerFactory, UploadSetup } from './factory.ts';
+import { openRequest, pause, send, type UploadReply } from './raw.ts';
+
+const TUS = { 'tus-resumable': '1.0.0' } as const;
+const ID_PATH = /^\/files\/[A-Za-z0-9_-]{22}$/;
+const DRAFT_PROBLEM = 'https://iana.org/assignments/http-problem-types#';
+
+function draft(version: number): Record<string, string> {
+  return { 'upload-draft-interop-version': String(version) };
+}
+
+function b64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+/** Runs the whole upload suite against one adapter. */
+export function runUploadConformance(name: string, factory: UploadServerFactory): void {
+  describe(`${name} resumable uploads`, () => {
+    const roots: string[] = [];
+    after(() => {
+      for (const root of roots) rmSync(root, { recursive: true, force: true });
+    });
+    const directory = (): string => {
+      const root = mkdtempSync(path.join(tmpdir(), 'range-serve-uploads-'));
+      roots.push(root);
+      return root;
+    };
+
+    /** Starts a server around the tests of one describe block. */
+    function serve(setup: (dir: string) => UploadSetup): { url: () => string; dir: () => string } {
+      let server: RunningServer | undefined;
+      let dir = '';
+      before(async () => {
+        dir = directory();
+        server = await factory(setup(dir));
+      });
+      after(async () => server?.close());
+      return { url: () => (server as RunningServer).baseUrl, dir: () => dir };
+    }
+
+    async function createTus(url: string, length: number, extra: Record<string, string> = {}): Promise<string> {
+      const res = await send(url, '/files', 'POST', { ...TUS, 'upload-length': String(length), ...extra });
+      assert.equal(res.status, 201, res.body.toString());
+      const location = res.headers.location ?? '';
+      assert.match(location, ID_PATH);
+      return location;
+    }
+
+    describe('tus 1.0.0 core protocol and extensions', () => {
+      const s = serve((dir) => ({ options: { directory: dir, maxSize: '1 MiB', expiresAfter: '1h' } }));
+
+      it('OPTIONS announces the version, extensions, max size, checksum algorithms and the draft limits', async () => {
+        const res = await send(s.url(), '/files', 'OPTIONS');
+        assert.equal(res.status, 204);
+        assert.equal(res.headers['tus-resumable'], '1.0.0');
+        assert.equal(res.headers['tus-version'], '1.0.0');
+        assert.equal(
+          res.headers['tus-extension'],
+          'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination',
+        );
+        assert.equal(res.headers['tus-max-size'], String(2 ** 20));
+        assert.equal(res.headers['tus-checksum-algorithm'], 'sha1,sha256,sha512,md5');
+        assert.equal(res.headers['upload-limit'], `max-size=${2 ** 20}, max-age=3600`);
+        assert.equal(res.body.length, 0);
+      });
+
+      it('a request with neither Tus-Resumable nor Upload-Draft-Interop-Version falls through', async () => {
+        const res = await send(s.url(), '/files', 'POST', { 'upload-length': '5' });
+        assert.equal(res.status, 404);
+        assert.equal(res.body.toString(), 'fallthrough');
+      });
+
+      it('another Tus-Resumable version gets 412 with Tus-Version', async () => {
+        const res = await send(s.url(), '/files', 'POST', { 'tus-resumable': '0.2.2', 'upload-length': '5' });
+        assert.equal(res.status, 412);
+        assert.equal(res.headers['tus-version'], '1.0.0');
+      });
+
+      it('creation answers 201 with the full Location, Upload-Expires and offset 0; HEAD reports the state', async () => {
+        const before = Date.now();
+        const res = await send(s.url(), '/files', 'POST', {
+          ...TUS,
+          'upload-length': '11',
+          'upload-metadata': `filename ${b64('héllo.txt')},filetype ${b64('text/plain')},flag`,
+        });
+        assert.equal(res.status, 201);
+        assert.equal(res.headers['tus-resumable'], '1.0.0');
+        assert.match(res.headers.location ?? '', ID_PATH);
+        assert.equal(res.headers['upload-offset'], '0');
+        const expires = Date.parse(String(res.headers['upload-expires']));
+        assert.ok(expires >= Math.floor(before / 1000) * 1000 + 3600_000 - 1000 && expires <= Date.now() + 3600_000);
+        const head = await send(s.url(), res.headers.location ?? '', 'HEAD', TUS);
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-offset'], '0');
+        assert.equal(head.headers['upload-length'], '11');
+        assert.equal(head.headers['cache-control'], 'no-store');
+        assert.equal(head.headers['tus-resumable'], '1.0.0');
+        assert.equal(
+          head.headers['upload-metadata'],
+          `filename ${b64('héllo.txt')},filetype ${b64('text/plain')},flag`,
+        );
+        assert.equal(head.body.length, 0);
+      });
+
+      it('creation without a length, with both lengths, or with bad metadata is a 400', async () => {
+        for (const headers of [
+          {},
+          { 'upload-length': '5', 'upload-defer-length': '1' },
+          { 'upload-length': '-1' },
+          { 'upload-length': '5', 'upload-metadata': 'name not*base64' },
+          { 'upload-length': '5', 'upload-metadata': 'name YQ' },
+          { 'upload-length': '5', 'upload-metadata': 'a YQ==,a YQ==' },
+        ]) {
+          const res = await send(s.url(), '/files', 'POST', { ...TUS, ...headers });
+          assert.equal(res.status, 400, JSON.stringify(headers));
+        }
+      });
+
+      it('an Upload-Length over Tus-Max-Size is a 413', async () => {
+        const res = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': String(2 ** 20 + 1) });
+        assert.equal(res.status, 413);
+      });
+
+      it('PATCH appends at the offset: 415 for another type, 409 for another offset, 204 with the new offset', async () => {
+        const location = await createTus(s.url(), 11);
+        const wrongType = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'upload-offset': '0', 'content-type': 'text/plain' },
+          Buffer.from('hello'),
+        );
+        assert.equal(wrongType.status, 415);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+        const first = await send(s.url(), location, 'PATCH', { ...patch, 'upload-offset': '0' }, Buffer.from('hello'));
+        assert.equal(first.status, 204);
+        assert.equal(first.headers['upload-offset'], '5');
+        assert.equal(first.headers['tus-resumable'], '1.0.0');
+        assert.ok(first.headers['upload-expires']);
+        const stale = await send(s.url(), location, 'PATCH', { ...patch, 'upload-offset': '0' }, Buffer.from('hello'));
+        assert.equal(stale.status, 409);
+        assert.equal(stale.headers['upload-offset'], '5');
+        const last = await send(s.url(), location, 'PATCH', { ...patch, 'upload-offset': '5' }, Buffer.from(' world'));
+        assert.equal(last.status, 204);
+        assert.equal(last.headers['upload-offset'], '11');
+        const got = await send(s.url(), location, 'GET');
+        assert.equal(got.status, 200);
+        assert.equal(got.body.toString(), 'hello world');
+        const empty = await send(s.url(), location, 'PATCH', { ...patch, 'upload-offset': '11' }, Buffer.alloc(0));
+        assert.equal(empty.status, 204);
+        assert.equal(empty.headers['upload-offset'], '11');
+        const more = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'upload-offset': '11', 'transfer-encoding': 'chunked' },
+          [Buffer.from('!')],
+        );
+        assert.equal(more.status, 413);
+        assert.equal((await send(s.url(), location, 'GET')).body.toString(), 'hello world');
+      });
+
+      it('more bytes than Upload-Length are a 413 and nothing past the length is stored', async () => {
+        const location = await createTus(s.url(), 4);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' };
+        const declared = await send(s.url(), location, 'PATCH', patch, Buffer.from('123456'));
+        assert.equal(declared.status, 413);
+        // Chunked, so that only the streamed count can catch it.
+        const streamed = await send(s.url(), location, 'PATCH', { ...patch, 'transfer-encoding': 'chunked' }, [
+          Buffer.from('12'),
+          Buffer.from('3456'),
+        ]);
+        assert.equal(streamed.status, 413);
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '4');
+      });
+
+      it('creation-with-upload stores the content of the POST', async () => {
+        const res = await send(
+          s.url(),
+          '/files',
+          'POST',
+          { ...TUS, 'upload-length': '10', 'content-type': 'application/offset+octet-stream' },
+          Buffer.from('0123'),
+        );
+        assert.equal(res.status, 201);
+        assert.equal(res.headers['upload-offset'], '4');
+        const head = await send(s.url(), res.headers.location ?? '', 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '4');
+      });
+
+      it('creation-with-upload that brings every byte answers 201 with the Location of the finished upload', async () => {
+        const res = await send(
+          s.url(),
+          '/files',
+          'POST',
+          { ...TUS, 'upload-length': '4', 'content-type': 'application/offset+octet-stream' },
+          Buffer.from('full'),
+        );
+        assert.equal(res.status, 201);
+        assert.match(res.headers.location ?? '', ID_PATH);
+        assert.equal(res.headers['upload-offset'], '4');
+        assert.equal((await send(s.url(), res.headers.location ?? '', 'GET')).body.toString(), 'full');
+      });
+
+      it('a GET without a protocol field never takes over an append in progress', async () => {
+        const location = await createTus(s.url(), 200);
+        const headers = {
+          ...TUS,
+          'content-type': 'application/offset+octet-stream',
+          'upload-offset': '0',
+          'content-length': '200',
+        };
+        const open = await openRequest(s.url(), location, 'PATCH', headers, Buffer.alloc(100, 4));
+        await pause(50);
+        const got = await send(s.url(), location, 'GET');
+        assert.equal(got.status, 404);
+        await open.write(Buffer.alloc(100, 5));
+        const reply = await open.reply;
+        assert.equal(reply?.status, 204);
+        assert.equal(reply?.headers['upload-offset'], '200');
+      });
+
+      it('creation-defer-length: Upload-Defer-Length: 1 until a PATCH gives Upload-Length', async () => {
+        const res = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-defer-length': '1' });
+        assert.equal(res.status, 201);
+        const location = res.headers.location ?? '';
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-defer-length'], '1');
+        assert.equal(head.headers['upload-length'], undefined);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+        const first = await send(s.url(), location, 'PATCH', { ...patch, 'upload-offset': '0' }, Buffer.from('abc'));
+        assert.equal(first.headers['upload-offset'], '3');
+        const last = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'upload-offset': '3', 'upload-length': '5' },
+          Buffer.from('de'),
+        );
+        assert.equal(last.status, 204);
+        const changed = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'upload-offset': '5', 'upload-length': '6' },
+          Buffer.alloc(0),
+        );
+        assert.equal(changed.status, 400);
+        const got = await send(s.url(), location, 'GET');
+        assert.equal(got.body.toString(), 'abcde');
+      });
+
+      it('checksum: a matching sha1 or sha256 is stored, a mismatch is a 460 whose bytes are not kept', async () => {
+        const location = await createTus(s.url(), 10);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+        const { createHash } = await import('node:crypto');
+        const digest = (algorithm: string, text: string) => createHash(algorithm).update(text).digest('base64');
+        const good = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'upload-offset': '0', 'upload-checksum': `sha1 ${digest('sha1', 'abcde')}` },
+          Buffer.from('abcde'),
+        );
+        assert.equal(good.status, 204);
+        assert.equal(good.headers['upload-offset'], '5');
+        const bad = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'upload-offset': '5', 'upload-checksum': `sha256 ${digest('sha256', 'XXXXX')}` },
+          Buffer.from('fghij'),
+        );
+        assert.equal(bad.status, 460);
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '5');
+        const unknown = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'upload-offset': '5', 'upload-checksum': `crc32 AAAAAA==` },
+          Buffer.from('fghij'),
+        );
+        assert.equal(unknown.status, 400);
+        const sha256 = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'upload-offset': '5', 'upload-checksum': `sha256 ${digest('sha256', 'fghij')}` },
+          Buffer.from('fghij'),
+        );
+        assert.equal(sha256.status, 204);
+        assert.equal((await send(s.url(), location, 'GET')).body.toString(), 'abcdefghij');
+      });
+
+      it('termination: DELETE answers 204 and the upload is then unknown', async () => {
+        const location = await createTus(s.url(), 10);
+        const del = await send(s.url(), location, 'DELETE', TUS);
+        assert.equal(del.status, 204);
+        assert.equal(del.headers['tus-resumable'], '1.0.0');
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.status, 404);
+        assert.equal(head.headers['upload-offset'], undefined);
+      });
+
+      it('an id off the strict pattern is unknown and touches no file', async () => {
+        for (const target of [
+          '/files/abc',
+          '/files/..%2F..%2Fetc',
+          `/files/${'A'.repeat(21)}.`,
+          `/files/${'A'.repeat(22)}`,
+        ]) {
+          const res = await send(s.url(), target, 'HEAD', TUS);
+          assert.equal(res.status, 404, target);
+        }
+      });
+
+      it('a client that disconnects mid-body keeps every byte that arrived', async () => {
+        const location = await createTus(s.url(), 1000);
+        const open = await openRequest(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': '1000' },
+          Buffer.alloc(300, 1),
+        );
+        await pause(150);
+        open.cut();
+        assert.equal(await open.reply, null);
+        await pause(100);
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '300');
+      });
+
+      it('a second append takes over: the first is ended, its bytes kept, the second checked against them', async () => {
+        const location = await createTus(s.url(), 1000);
+        const headers = { ...TUS, 'content-type': 'application/offset+octet-stream', 'content-length': '1000' };
+        const first = await openRequest(
+          s.url(),
+          location,
+          'PATCH',
+          { ...headers, 'upload-offset': '0' },
+          Buffer.alloc(400, 2),
+        );
+        await pause(150);
+        const stale = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...headers, 'content-length': '600', 'upload-offset': '0' },
+          Buffer.alloc(600, 3),
+        );
+        assert.equal(stale.status, 409);
+        assert.equal(stale.headers['upload-offset'], '400');
+        assert.equal(await first.reply, null);
+        const rest = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...headers, 'content-length': '600', 'upload-offset': '400' },
+          Buffer.alloc(600, 3),
+        );
+        assert.equal(rest.status, 204);
+        const got = await send(s.url(), location, 'GET');
+        assert.deepEqual(got.body, Buffer.concat([Buffer.alloc(400, 2), Buffer.alloc(600, 3)]));
+      });
+    });
+
+    describe('connections, timeouts and descriptors', () => {
+      const s = serve((dir) => ({ options: { directory: dir, maxSize: 1000, idleTimeout: 200 } }));
+
+      it('a whole upload runs on one kept-alive connection', async () => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          const sockets = new Set<unknown>();
+          agent.on('free', (socket) => sockets.add(socket));
+          const created = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '6' }, undefined, agent);
+          const location = created.headers.location ?? '';
+          const head = await send(s.url(), location, 'HEAD', TUS, undefined, agent);
+          const patch = await send(
+            s.url(),
+            location,
+            'PATCH',
+            { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+            Buffer.from('abcdef'),
+            agent,
+          );
+          for (const res of [created, head, patch]) assert.equal(res.headers.connection, 'keep-alive');
+          assert.equal(patch.status, 204);
+          assert.equal(sockets.size, 1);
+        } finally {
+          agent.destroy();
+        }
+      });
+
+      it('a body that stops arriving is ended after idleTimeout with a 408, its bytes kept', async () => {
+        const location = await createTus(s.url(), 500);
+        const open = await openRequest(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': '500' },
+          Buffer.alloc(120, 5),
+        );
+        const reply = await open.reply;
+        assert.equal(reply?.status, 408);
+        open.cut();
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '120');
+      });
+
+      it('a draft body streaming past max-size is a 413 with Upload-Limit and nothing past the limit is stored', async () => {
+        const created = await send(s.url(), '/files', 'POST', { ...draft(8), 'upload-complete': '?0' });
+        const location = created.headers.location ?? '';
+        const res = await send(
+          s.url(),
+          location,
+          'PATCH',
+          {
+            ...draft(8),
+            'content-type': 'application/partial-upload',
+            'upload-offset': '0',
+            'upload-complete': '?0',
+            'transfer-encoding': 'chunked',
+          },
+          [Buffer.alloc(600, 1), Buffer.alloc(600, 2)],
+        );
+        assert.equal(res.status, 413);
+        assert.equal(res.headers['upload-complete'], '?0');
+        assert.match(String(res.headers['upload-limit']), /^max-size=1000, max-age=(86400|86399)$/);
+        const head = await send(s.url(), location, 'HEAD', draft(8));
+        assert.equal(head.headers['upload-offset'], '1000');
+      });
+
+      it('a client that disconnects mid-body leaves no open descriptor', async (t) => {
+        if (process.platform !== 'linux') {
+          t.skip('counting descriptors needs /proc/self/fd (Linux)');
+          return;
+        }
+        const count = (): number => readdirSync('/proc/self/fd').length;
+        const location = await createTus(s.url(), 900);
+        const cutOnce = async (fill: number): Promise<void> => {
+          const head = await send(s.url(), location, 'HEAD', TUS);
+          const offset = Number(head.headers['upload-offset']);
+          const headers = {
+            ...TUS,
+            'content-type': 'application/offset+octet-stream',
+            'upload-offset': String(offset),
+            'content-length': '100',
+          };
+          const open = await openRequest(s.url(), location, 'PATCH', headers, Buffer.alloc(50, fill));
+          await pause(30);
+          open.cut();
+          await open.reply;
+        };
+        await cutOnce(9); // a first round, so that descriptors the runtime opens lazily are in the baseline
+        await pause(100);
+        const baseline = count();
+        for (let i = 0; i < 5; i++) await cutOnce(i);
+        // Sockets close asynchronously: wait (bounded) for the count to come back; a leak never does.
+        for (let i = 0; i < 40 && count() > baseline; i++) await pause(50);
+        assert.equal(count(), baseline);
+      });
+
+      it('a data file replaced by a symbolic link is never followed', async () => {
+        const location = await createTus(s.url(), 3);
+        const done = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+          Buffer.from('abc'),
+        );
+        assert.equal(done.status, 204);
+        const outside = path.join(directory(), 'canary.txt');
+        writeFileSync(outside, 'CANARY');
+        const data = path.join(s.dir(), location.slice('/files/'.length));
+        unlinkSync(data);
+        symlinkSync(outside, data);
+        const res = await send(s.url(), location, 'GET');
+        assert.equal(res.status, 500);
+        assert.equal(res.body.includes('CANARY'), false);
+        // An unfinished upload whose data file became a link: the append is refused, the target untouched.
+        const unfinished = await createTus(s.url(), 6);
+        const linked = path.join(s.dir(), unfinished.slice('/files/'.length));
+        unlinkSync(linked);
+        symlinkSync(outside, linked);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' };
+        const append = await send(s.url(), unfinished, 'PATCH', patch, Buffer.from('EVIL!!'));
+        assert.equal(append.status, 500);
+        assert.equal(readFileSync(outside, 'utf8'), 'CANARY');
+      });
+    });
+
+    describe('expiry swept by the timer', () => {
+      const s = serve((dir) => ({ options: { directory: dir, expiresAfter: 300, sweepInterval: 100 } }));
+
+      it('an upload idle past expiresAfter has its files swept and is then unknown', async () => {
+        const location = await createTus(s.url(), 10);
+        const id = location.slice('/files/'.length);
+        assert.ok(readdirSync(s.dir()).includes(id));
+        // Bounded wait for the sweep (every 100 ms) after the expiry (300 ms).
+        for (let i = 0; i < 40 && readdirSync(s.dir()).includes(id); i++) await pause(50);
+        assert.deepEqual(
+          readdirSync(s.dir()).filter((name) => name.startsWith(id)),
+          [],
+        );
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.status, 404);
+      });
+    });
+
+    describe('expiry seen before the sweep', () => {
+      const s = serve((dir) => ({ options: { directory: dir, expiresAfter: 200, sweepInterval: '1h' } }));
+
+      it('an expired upload answers 410 (404 for draft interop 6, as -05 asks) and is removed', async () => {
+        const uploads = await Promise.all([createTus(s.url(), 10), createTus(s.url(), 10), createTus(s.url(), 10)]);
+        await pause(300);
+        const [tus, v6, v8] = uploads as [string, string, string];
+        assert.equal((await send(s.url(), tus, 'HEAD', TUS)).status, 410);
+        assert.equal((await send(s.url(), v6, 'HEAD', draft(6))).status, 404);
+        const gone = await send(
+          s.url(),
+          v8,
+          'PATCH',
+          { ...draft(8), 'content-type': 'application/partial-upload', 'upload-offset': '0', 'upload-complete': '?0' },
+          Buffer.from('late'),
+        );
+        assert.equal(gone.status, 410);
+        assert.equal(gone.headers['upload-complete'], '?0');
+        assert.deepEqual(readdirSync(s.dir()), []);
+      });
+    });
+
+    for (const version of [6, 7, 8]) {
+      describe(`draft interop version ${version}`, () => {
+        const s = serve((dir) => ({ options: { directory: dir, maxSize: 1000, expiresAfter: '1h' } }));
+        const lifetimeKey = version === 6 ? 'expires' : 'max-age';
+
+        it('creation with Upload-Complete: ?0 answers 201 with Location, Upload-Complete: ?0 and Upload-Limit', async () => {
+          const res = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...draft(version), 'upload-complete': '?0', 'upload-length': '10', 'content-length': '4' },
+            Buffer.from('abcd'),
+          );
+          assert.equal(res.status, 201);
+          assert.match(res.headers.location ?? '', ID_PATH);
+          assert.equal(res.headers['upload-complete'], '?0');
+          assert.equal(res.headers['upload-offset'], '4');
+          assert.match(String(res.headers['upload-limit']), new RegExp(`^max-size=1000, ${lifetimeKey}=(3600|3599)$`));
+          const head = await send(s.url(), res.headers.location ?? '', 'HEAD', draft(version));
+          assert.equal(head.status, 204);
+          assert.equal(head.headers['upload-offset'], '4');
+          assert.equal(head.headers['upload-complete'], '?0');
+          assert.equal(head.headers['upload-length'], '10');
+          assert.equal(head.headers['cache-control'], 'no-store');
+          assert.match(String(head.headers['upload-limit']), /^max-size=1000, /);
+        });
+
+        it('append with application/partial-upload, 409 with the current offset and the problem type, completion with ?1', async () => {
+          const created = await send(s.url(), '/files', 'POST', { ...draft(version), 'upload-complete': '?0' });
+          const location = created.headers.location ?? '';
+          assert.equal(created.headers['upload-offset'], '0');
+          const headers = { ...draft(version), 'content-type': 'application/partial-upload' };
+          const wrongType = await send(
+            s.url(),
+            location,
+            'PATCH',
+            {
+              ...draft(version),
+              'content-type': 'application/offset+octet-stream',
+              'upload-offset': '0',
+              'upload-complete': '?0',
+            },
+            Buffer.from('x'),
+          );
+          assert.equal(wrongType.status, 415);
+          const first = await send(
+            s.url(),
+            location,
+            'PATCH',
+            { ...headers, 'upload-offset': '0', 'upload-complete': '?0' },
+            Buffer.from('hello '),
+          );
+          assert.equal(first.status, 204);
+          assert.equal(first.headers['upload-complete'], '?0');
+          assert.equal(first.headers['upload-offset'], '6');
+          const stale = await send(
+            s.url(),
+            location,
+            'PATCH',
+            { ...headers, 'upload-offset': '2', 'upload-complete': '?1' },
+            Buffer.from('world'),
+          );
+          assert.equal(stale.status, 409);
+          assert.equal(stale.headers['upload-offset'], '6');
+          assert.equal(stale.headers['upload-complete'], '?0');
+          assert.equal(stale.headers['content-type'], 'application/problem+json');
+          assert.deepEqual(JSON.parse(stale.body.toString()), {
+            type: `${DRAFT_PROBLEM}mismatching-upload-offset`,
+            title: 'offset from request does not match offset of resource',
+            'expected-offset': 6,
+            'provided-offset': 2,
+          });
+          const last = await send(
+            s.url(),
+            location,
+            'PATCH',
+            { ...headers, 'upload-offset': '6', 'upload-complete': '?1' },
+            Buffer.from('world'),
+          );
+          assert.equal(last.status, 204);
+          assert.equal(last.headers['upload-complete'], '?1');
+          assert.equal(last.headers['upload-offset'], '11');
+          const head = await send(s.url(), location, 'HEAD', draft(version));
+          assert.equal(head.headers['upload-complete'], '?1');
+          assert.equal(head.headers['upload-length'], '11');
+          const again = await send(
+            s.url(),
+            location,
+            'PATCH',
+            { ...headers, 'upload-offset': '11', 'upload-complete': '?1' },
+            Buffer.from('!'),
+          );
+          assert.equal(again.status, 400);
+          assert.equal(JSON.parse(again.body.toString()).type, `${DRAFT_PROBLEM}completed-upload`);
+          assert.equal((await send(s.url(), location, 'GET')).body.toString(), 'hello world');
+        });
+
+        it('creation with Upload-Complete: ?1 and all the content completes in one request', async () => {
+          const res = await send(
+            s.url(),
+            '/files',
+            'POST',
+            {
+              ...draft(version),
+              'upload-complete': '?1',
+              'content-type': 'text/plain',
+              'content-disposition': 'inline; filename="note.txt"',
+            },
+            Buffer.from('one shot'),
+          );
+          assert.equal(res.status, 201);
+          assert.equal(res.headers['upload-complete'], '?1');
+          assert.equal(res.headers['upload-offset'], '8');
+          const got = await send(s.url(), res.headers.location ?? '', 'GET');
+          assert.equal(got.status, 200);
+          assert.equal(got.body.toString(), 'one shot');
+          assert.equal(got.headers['content-type'], 'text/plain');
+          assert.equal(got.headers['content-disposition'], 'attachment; filename="note.txt"');
+        });
+
+        it('inconsistent lengths are refused with a 400', async () => {
+          const res = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...draft(version), 'upload-complete': '?1', 'upload-length': '10' },
+            Buffer.from('short'),
+          );
+          assert.equal(res.status, 400);
+          if (version >= 7) {
+            assert.equal(res.headers['content-type'], 'application/problem+json');
+            assert.equal(JSON.parse(res.body.toString()).type, `${DRAFT_PROBLEM}inconsistent-upload-length`);
+          }
+          const created = await send(s.url(), '/files', 'POST', {
+            ...draft(version),
+            'upload-complete': '?0',
+            'upload-length': '10',
+          });
+          const later = await send(
+            s.url(),
+            created.headers.location ?? '',
+            'PATCH',
+            {
+              ...draft(version),
+              'content-type': 'application/partial-upload',
+              'upload-offset': '0',
+              'upload-complete': '?0',
+              'upload-length': '12',
+            },
+            Buffer.from('abc'),
+          );
+          assert.equal(later.status, 400);
+        });
+
+        it('an invalid Upload-Complete is ignored, so the creation lacks it', async () => {
+          for (const value of ['yes', '1', '?2', '"?1"']) {
+            const res = await send(s.url(), '/files', 'POST', { ...draft(version), 'upload-complete': value });
+            assert.equal(res.status, 400, value);
+          }
+          const withParameter = await send(s.url(), '/files', 'POST', {
+            ...draft(version),
+            'upload-complete': '?0;x=1',
+          });
+          assert.equal(withParameter.status, 201);
+        });
+
+        it('a length over max-size is a 413 with Upload-Limit', async () => {
+          const res = await send(s.url(), '/files', 'POST', {
+            ...draft(version),
+            'upload-complete': '?0',
+            'upload-length': '1001',
+          });
+          assert.equal(res.status, 413);
+          assert.match(String(res.headers['upload-limit']), /^max-size=1000/);
+        });
+
+        it('GET of an unfinished upload with the interop field retrieves the offset, as HEAD does', async () => {
+          const created = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...draft(version), 'upload-complete': '?0' },
+            Buffer.from('xy'),
+          );
+          const res = await send(s.url(), created.headers.location ?? '', 'GET', draft(version));
+          assert.equal(res.status, 204);
+          assert.equal(res.headers['upload-offset'], '2');
+          assert.equal(res.headers['upload-complete'], '?0');
+          assert.equal(res.body.length, 0);
+        });
+
+        it(
+          version === 6
+            ? 'content streaming past Upload-Length stops at the length with a 400 (draft -05)'
+            : 'content streaming past Upload-Length is a 413 and the upload is deactivated (draft -08 on)',
+          async () => {
+            const created = await send(s.url(), '/files', 'POST', {
+              ...draft(version),
+              'upload-complete': '?0',
+              'upload-length': '5',
+            });
+            const location = created.headers.location ?? '';
+            const headers = {
+              ...draft(version),
+              'content-type': 'application/partial-upload',
+              'upload-offset': '0',
+              'upload-complete': '?0',
+              'transfer-encoding': 'chunked',
+            };
+            const res = await send(s.url(), location, 'PATCH', headers, [Buffer.from('abc'), Buffer.from('defg')]);
+            const head = await send(s.url(), location, 'HEAD', draft(version));
+            if (version === 6) {
+              assert.equal(res.status, 400);
+              assert.equal(head.status, 204);
+              assert.equal(head.headers['upload-offset'], '5');
+            } else {
+              assert.equal(res.status, 413);
+              assert.equal(res.headers['upload-complete'], '?0');
+              assert.equal(head.status, 410);
+              assert.equal(
+                readdirSync(s.dir()).some((name) => name.startsWith(location.slice(7))),
+                false,
+              );
+            }
+          },
+        );
+
+        it('cancellation by DELETE answers 204 and the upload is then unknown', async () => {
+          const created = await send(s.url(), '/files', 'POST', { ...draft(version), 'upload-complete': '?0' });
+          const del = await send(s.url(), created.headers.location ?? '', 'DELETE', draft(version));
+          assert.equal(del.status, 204);
+          const head = await send(s.url(), created.headers.location ?? '', 'HEAD', draft(version));
+          assert.equal(head.status, 404);
+        });
+
+        it('Expect: 100-continue gets its 100 and no 104 follows (Node 20 can send only 100, 102 and 103)', async () => {
+          const res = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...draft(version), 'upload-complete': '?0', expect: '100-continue' },
+            Buffer.from('abc'),
+          );
+          assert.equal(res.status, 201);
+          assert.deepEqual(res.informational, [100]);
+        });
+      });
+    }
+
+    it('an unsupported interop version is a 400 naming the supported ones', async () => {
+      const dir = directory();
+      const server = await factory({ options: { directory: dir } });
+      try {
+        const res = await send(server.baseUrl, '/files', 'POST', { ...draft(5), 'upload-complete': '?0' });
+        assert.equal(res.status, 400);
+        assert.match(res.body.toString(), /supported: 6, 7, 8/);
+      } finally {
+        await server.close();
+      }
+    });
+
+    describe('downloading a completed upload', () => {
+      const s = serve((dir) => ({ options: { directory: dir } }));
+      let location = '';
+      const content = randomBytes(5000);
+      before(async () => {
+        location = await createTus(s.url(), content.length, {
+          'upload-metadata': `filename ${b64('clip.mp4')},filetype ${b64('video/mp4')}`,
+        });
+        const res = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+          content,
+        );
+        assert.equal(res.status, 204);
+      });
+
+      it('GET sends the bytes with the metadata type, file name, strong validators and Repr-Digest', async () => {
+        const res = await send(s.url(), location, 'GET');
+        assert.equal(res.status, 200);
+        assert.deepEqual(res.body, content);
+        assert.equal(res.headers['content-type'], 'video/mp4');
+        assert.equal(res.headers['content-disposition'], 'attachment; filename="clip.mp4"');
+        assert.equal(res.headers['accept-ranges'], 'bytes');
+        assert.match(res.headers.etag ?? '', /^"[0-9a-f-]+"$/);
+        const { createHash } = await import('node:crypto');
+        assert.equal(res.headers['repr-digest'], `sha-256=:${createHash('sha256').update(content).digest('base64')}:`);
+      });
+
+      it('ranges, multipart and If-Range work as for any download', async () => {
+        const whole = await send(s.url(), location, 'GET');
+        const part = await send(s.url(), location, 'GET', {
+          range: 'bytes=100-199',
+          'if-range': whole.headers.etag ?? '',
+        });
+        assert.equal(part.status, 206);
+        assert.equal(part.headers['content-range'], `bytes 100-199/${content.length}`);
+        assert.deepEqual(part.body, content.subarray(100, 200));
+        const stale = await send(s.url(), location, 'GET', { range: 'bytes=100-199', 'if-range': '"other"' });
+        assert.equal(stale.status, 200);
+        const multi = await send(s.url(), location, 'GET', { range: 'bytes=0-9,20-29' });
+        assert.equal(multi.status, 206);
+        assert.match(multi.headers['content-type'] ?? '', /^multipart\/byteranges; boundary=/);
+      });
+
+      it('GET of an unfinished upload without a protocol field is a 404', async () => {
+        const unfinished = await createTus(s.url(), 10);
+        const res = await send(s.url(), unfinished, 'GET');
+        assert.equal(res.status, 404);
+      });
+    });
+
+    describe('hooks', () => {
+      const seen: string[] = [];
+      const options = (dir: string): ResumableUploadOptions => ({
+        directory: dir,
+        beforeCreate: (req, creation) => {
+          if (req.headers['x-user'] === undefined) return { refuse: { status: 401, body: 'who are you' } };
+          return { data: { owner: req.headers['x-user'], name: creation.fileName } };
+        },
+        onRequest: (req, upload) => {
+          if (upload.data.owner !== req.headers['x-user']) return { refuse: { status: 403, body: 'not yours' } };
+          return undefined;
+        },
+        onComplete: (_req, upload) => {
+          seen.push(`complete ${upload.length} ${upload.sha256} ${path.basename(upload.path)}`);
+          return {
+            response: {
+              status: 200,
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ id: upload.id, owner: upload.data.owner }),
+            },
+          };
+        },
+        onTerminate: (_req, upload) => {
+          seen.push(`terminated ${upload.id}`);
+        },
+      });
+      const s = serve((dir) => ({ options: options(dir) }));
+
+      it('beforeCreate refuses with its own status, or attaches data that onRequest then checks', async () => {
+        const refused = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '3' });
+        assert.equal(refused.status, 401);
+        assert.equal(refused.body.toString(), 'who are you');
+        const location = await createTus(s.url(), 3, { 'x-user': 'ann' });
+        const other = await send(s.url(), location, 'HEAD', { ...TUS, 'x-user': 'bob' });
+        assert.equal(other.status, 403);
+        const patch = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'x-user': 'ann', 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+          Buffer.from('abc'),
+        );
+        assert.equal(patch.status, 200);
+        assert.equal(patch.headers['upload-offset'], '3');
+        assert.equal(patch.headers['tus-resumable'], '1.0.0');
+        assert.deepEqual(JSON.parse(patch.body.toString()), { id: location.slice(7), owner: 'ann' });
+        const { createHash } = await import('node:crypto');
+        assert.ok(
+          seen.includes(`complete 3 ${createHash('sha256').update('abc').digest('base64')} ${location.slice(7)}`),
+        );
+        const again = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'x-user': 'ann', 'content-type': 'application/offset+octet-stream', 'upload-offset': '3' },
+          Buffer.alloc(0),
+        );
+        assert.equal(again.status, 204);
+        assert.equal(
+          seen.filter((line) => line.startsWith('complete 3 ') && line.endsWith(location.slice(7))).length,
+          1,
+        );
+      });
+
+      it('onRequest also guards the download of a finished upload', async () => {
+        const location = await createTus(s.url(), 2, { 'x-user': 'ann' });
+        await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'x-user': 'ann', 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+          Buffer.from('ok'),
+        );
+        const other = await send(s.url(), location, 'GET', { 'x-user': 'bob' });
+        assert.equal(other.status, 403);
+        assert.equal(other.body.toString(), 'not yours');
+        assert.equal(other.headers['tus-resumable'], undefined);
+        const owner = await send(s.url(), location, 'GET', { 'x-user': 'ann' });
+        assert.equal(owner.status, 200);
+        assert.equal(owner.body.toString(), 'ok');
+      });
+
+      it('onTerminate hears of a DELETE', async () => {
+        const location = await createTus(s.url(), 3, { 'x-user': 'ann' });
+        const del = await send(s.url(), location, 'DELETE', { ...TUS, 'x-user': 'ann' });
+        assert.equal(del.status, 204);
+        assert.ok(seen.includes(`terminated ${location.slice(7)}`));
+      });
+    });
+
+    describe('a completion hook that moves the file away', () => {
+      const s = serve((dir) => ({
+        options: {
+          directory: dir,
+          onComplete: async (_req, upload) => {
+            const { rename } = await import('node:fs/promises');
+            await rename(upload.path, `${upload.path}.moved`);
+            return { moved: true };
+          },
+        },
+      }));
+
+      it('keeps the upload state (HEAD) and answers 404 to a later GET', async () => {
+        const location = await createTus(s.url(), 3);
+        const done = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+          Buffer.from('abc'),
+        );
+        assert.equal(done.status, 204);
+        assert.ok(readdirSync(s.dir()).includes(`${location.slice(7)}.moved`));
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '3');
+        assert.equal((await send(s.url(), location, 'GET')).status, 404);
+      });
+    });
+
+    describe('a body parser before the uploads', () => {
+      const s = serve((dir) => ({ options: { directory: dir }, consumeBodyFirst: true }));
+
+      it('is reported as an error, never stored as a short upload', async () => {
+        const location = await createTus(s.url(), 5);
+        const res = await send(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+          Buffer.from('abcde'),
+        );
+        assert.equal(res.status, 500);
+        assert.equal(res.body.toString(), 'error');
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '0');
+      });
+    });
+
+    describe('tus-js-client 4.3', () => {
+      const s = serve((dir) => ({ options: { directory: dir } }));
+      const runs = [
+        { protocol: 'tus-v1', duringCreation: false },
+        { protocol: 'ietf-draft-05', duringCreation: false },
+        { protocol: 'tus-v1', duringCreation: true },
+        { protocol: 'ietf-draft-05', duringCreation: true },
+      ] as const;
+      for (const { protocol, duringCreation } of runs) {
+        const label = duringCreation ? `${protocol}, data sent with the creation` : protocol;
+        it(`completes an interrupted and resumed upload (${label})`, async () => {
+          const content = randomBytes(3 * 1024 * 1024);
+          let upload!: tus.Upload;
+          let aborted = false;
+          let urlAtAbort: string | null = null;
+          // With data sent at creation, the first MiB goes with the POST and the rest in 1 MiB PATCHes;
+          // the cut falls in the middle of the second, once the client knows the upload's URL.
+          const cutAt = duringCreation ? 1.5 * 1024 * 1024 : 1024 * 1024;
+          const done = new Promise<void>((resolve, reject) => {
+            // The 4.3 type declarations do not list `protocol`, which the client reads all the same.
+            const options: tus.UploadOptions & { protocol: typeof protocol } = {
+              endpoint: `${s.url()}/files`,
+              protocol,
+              uploadDataDuringCreation: duringCreation,
+              ...(duringCreation ? { chunkSize: 1024 * 1024 } : {}),
+              metadata: { filename: 'big.bin', filetype: 'application/octet-stream' },
+              retryDelays: [],
+              onProgress: (sent) => {
+                if (!aborted && sent >= cutAt) {
+                  aborted = true;
+                  urlAtAbort = upload.url;
+                  void upload.abort().then(() => setTimeout(() => upload.start(), 100));
+                }
+              },
+              onError: reject,
+              onSuccess: () => resolve(),
+            };
+            upload = new tus.Upload(content, options);
+          });
+          upload.start();
+          await done;
+          assert.ok(aborted, 'the upload was interrupted');
+          assert.ok(urlAtAbort !== null, 'the cut came after the upload was created');
+          assert.equal(upload.url, urlAtAbort, 'the same upload was resumed, not a new one created');
+          const location = new URL(upload.url ?? '').pathname;
+          const got = await send(s.url(), location, 'GET');
+          assert.equal(got.status, 200);
+          assert.equal(got.body.length, content.length);
+          assert.ok(got.body.equals(content));
+        });
+      }
+    });
+  });
+}
+
+export type { UploadReply };
