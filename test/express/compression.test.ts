@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -14,6 +13,7 @@ import compression from 'compression';
 import express5, { type Express, type RequestHandler } from 'express';
 import express4 from 'express4';
 import { request } from '../helpers/http.ts';
+import { listen } from '../helpers/server.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rs-compression-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -23,21 +23,12 @@ const BIN = randomBytes(300 * 1024);
 fs.writeFileSync(path.join(dir, 'big.txt'), TEXT);
 fs.writeFileSync(path.join(dir, 'big.bin'), BIN);
 
-/** Starts `build(app)` on 127.0.0.1:0 and returns its base URL and a closer. */
+/** Starts `build(app)` on 127.0.0.1:0. */
 async function start(express: () => Express, build: (app: Express) => void) {
   const app = express();
   build(app);
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const server = await listen(app);
+  return { url: server.baseUrl, close: () => server.close() };
 }
 
 /** A request that must complete within 10 s (a stalled body is a failure, not a hang). */
