@@ -228,8 +228,13 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
           strong,
           `the ${res.headers['content-encoding']} 200 carries the identity body's strong ETag ${strong}`,
         );
-        if (etag.startsWith('W/') && strong !== undefined)
-          assert.equal(opaque(etag), strong, `a weak ETag ${etag} with another opaque-tag than the identity ${strong}`);
+        // Weak (`W/` and the identity tag, as a layer in front makes it) or coding-specific (Express's own
+        // weak tag of res.send when compression encodes before we see the bytes): either way it can never
+        // satisfy If-Range, and it is never the identity body's strong tag.
+        assert.ok(
+          etag.startsWith('W/') || opaque(etag) !== opaque(strong ?? ''),
+          `the ${res.headers['content-encoding']} 200's ETag ${etag} could pass for the identity ${strong}`,
+        );
       }
     });
 
