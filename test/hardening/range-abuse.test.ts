@@ -142,10 +142,10 @@ async function assertExactBytes(res: RawReply, content: Buffer): Promise<void> {
 }
 
 describe('parseRange is linear in the header length', () => {
-  /** Best of five timings of parsing `header`, in milliseconds. */
+  /** Best of nine timings of parsing `header`, in milliseconds (the best is what a loaded machine disturbs least). */
   function bestOf(header: string): number {
     let best = Infinity;
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 9; i++) {
       const t = performance.now();
       parseRange(header, SIZE);
       best = Math.min(best, performance.now() - t);
@@ -166,8 +166,9 @@ describe('parseRange is linear in the header length', () => {
       const large = make(64_000);
       bestOf(small); // warm-up
       const ratio = bestOf(large) / Math.max(bestOf(small), 0.05);
-      // Linear (with the n log n merge) gives about 16-25; quadratic gives about 256.
-      assert.ok(ratio < 80, `${small.length} -> ${large.length} bytes: time ratio ${ratio.toFixed(1)}`);
+      // Linear (with the n log n merge) gives about 16-25 on a quiet machine; quadratic gives about 256.
+      // The bound sits halfway (in log terms) so that a shared, loaded machine does not fail it.
+      assert.ok(ratio < 128, `${small.length} -> ${large.length} bytes: time ratio ${ratio.toFixed(1)}`);
     });
   }
 });
