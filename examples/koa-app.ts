@@ -1,10 +1,14 @@
-/** The demo on Koa: the same directory and the same in-memory route as on Express. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { rangeServe } from '@range-serve/koa';
+/** The demo on Koa: the same directory, the same in-memory route and the same uploads as on Express. */
+import { rangeServe, resumableUploads } from '@range-serve/koa';
 import Koa from 'koa';
+import mount from 'koa-mount';
+import { demoUploadOptions, type Listener, VENDOR } from './app.ts';
 
-export function koaApp(root: string, report: Buffer): (req: IncomingMessage, res: ServerResponse) => void {
+export function koaApp(root: string, report: Buffer, uploadDirectory: string): Listener {
   const app = new Koa();
+  // Uploads first: a request that is not an upload request goes on downstream to the files.
+  app.use(mount('/files', resumableUploads(demoUploadOptions(uploadDirectory))));
+  for (const [prefix, dir] of Object.entries(VENDOR)) app.use(mount(prefix, rangeServe(dir, { fallthrough: false })));
   app.use(rangeServe(root, { extensions: ['html'], wantReprDigest: true }));
   // Downstream of rangeServe: a plain ctx.body that the middleware makes resumable.
   app.use((ctx) => {
@@ -13,9 +17,11 @@ export function koaApp(root: string, report: Buffer): (req: IncomingMessage, res
       ctx.body = report;
     }
   });
-  // A client that goes away mid-download (a paused or killed download) is routine, not an error to print.
+  // A client that goes away mid-download (a paused or killed download) or mid-upload (its body cut
+  // short: Node's parser reports HPE_INVALID_EOF_STATE on the socket) is routine, not an error to print.
   app.on('error', (err: NodeJS.ErrnoException) => {
-    if (!['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'].includes(err.code ?? '')) console.error(err);
+    const routine = ['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_EOF_STATE'];
+    if (!routine.includes(err.code ?? '')) console.error(err);
   });
   return app.callback();
 }

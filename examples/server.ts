@@ -3,9 +3,11 @@
  *
  *   npm start                              examples/public on Express, http://127.0.0.1:8080/
  *   npm start -- <dir> --port N --koa      another directory, another port, on Koa
- *   options: --host H (default 127.0.0.1), --quiet (no access log)
+ *   options: --host H (default 127.0.0.1), --quiet (no access log),
+ *            --uploads DIR (where uploads to /files are kept; default <tmp>/range-serve-demo/uploads)
  */
 import { existsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -15,7 +17,7 @@ import { ensureBigFile } from './generated.ts';
 const PUBLIC = fileURLToPath(new URL('./public', import.meta.url));
 
 function usage(message: string): never {
-  console.error(`${message}\nusage: npm start -- [dir] [--port N] [--host H] [--koa] [--quiet]`);
+  console.error(`${message}\nusage: npm start -- [dir] [--port N] [--host H] [--koa] [--quiet] [--uploads DIR]`);
   process.exit(2);
 }
 
@@ -29,6 +31,8 @@ try {
       koa: { type: 'boolean', default: false },
       express: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
+      // A fixed folder, so that an upload interrupted by a restart of the demo can still be resumed.
+      uploads: { type: 'string', default: path.join(tmpdir(), 'range-serve-demo', 'uploads') },
     },
   });
 } catch (err) {
@@ -54,11 +58,12 @@ const demo = await startDemo({
   adapter,
   port,
   host: values.host,
+  uploadDirectory: path.resolve(values.uploads),
   onResponse: values.quiet
     ? undefined
     : (e) =>
         console.log(
-          `${e.method} ${e.url} ${e.range === undefined ? '' : `range=${e.range} `}${e.ifRange === undefined ? '' : `if-range=${e.ifRange} `}-> ${e.status}${e.complete ? '' : ' (aborted)'}`,
+          `${e.method} ${e.url} ${e.range === undefined ? '' : `range=${e.range} `}${e.ifRange === undefined ? '' : `if-range=${e.ifRange} `}${e.uploadOffset === undefined ? '' : `upload-offset=${e.uploadOffset} `}-> ${e.status}${e.answeredOffset === undefined ? '' : ` upload-offset=${e.answeredOffset}`}${e.complete ? '' : ' (aborted)'}`,
         ),
 }).catch((err: NodeJS.ErrnoException) => {
   console.error(
@@ -67,6 +72,7 @@ const demo = await startDemo({
   process.exit(1);
 });
 console.log(`range-serve demo (${adapter === 'koa' ? 'Koa' : 'Express'}) serving ${root} at ${demo.url}`);
+console.log(`uploads to ${demo.url}files are kept in ${path.resolve(values.uploads)}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -6,15 +6,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { type BrowserContext, chromium } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
-const RESULTS = fileURLToPath(new URL('../../test-results', import.meta.url));
+export const RESULTS = fileURLToPath(new URL('../../test-results', import.meta.url));
 const SEEK_TO = 18.5;
 
-/** Runs the page check in a fresh profile; returns the screenshot's path. */
-export async function checkBrowser(baseUrl: string, label: string, profileDir: string): Promise<string> {
-  const context = await chromium.launchPersistentContext(profileDir, {
+/** Debian's Chromium, headless, in a fresh profile at `profileDir`. */
+export function launchChromium(profileDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,
     timeout: 60_000,
@@ -29,6 +29,11 @@ export async function checkBrowser(baseUrl: string, label: string, profileDir: s
       '--disable-sync',
     ],
   });
+}
+
+/** Runs the page check in a fresh profile; returns the screenshot's path. */
+export async function checkBrowser(baseUrl: string, label: string, profileDir: string): Promise<string> {
+  const context = await launchChromium(profileDir);
   try {
     context.setDefaultTimeout(30_000);
     const page = context.pages()[0] ?? (await context.newPage());

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -39,9 +39,16 @@ interface Served {
   readonly log: LogEntry[];
 }
 
-async function serve(adapter: Adapter, root: string): Promise<Served> {
+async function serve(adapter: Adapter, root: string, uploadDirectory: string): Promise<Served> {
   const log: LogEntry[] = [];
-  const demo = await startDemo({ root, adapter, port: 0, host: '127.0.0.1', onResponse: (e) => log.push(e) });
+  const demo = await startDemo({
+    root,
+    adapter,
+    port: 0,
+    host: '127.0.0.1',
+    uploadDirectory,
+    onResponse: (e) => log.push(e),
+  });
   return { demo, log };
 }
 
@@ -63,9 +70,9 @@ export function runEndToEnd(adapter: Adapter): void {
     before(async () => {
       await ensureBigFile(PUBLIC);
       bigSha = await sha256File(path.join(PUBLIC, BIG_FILE_NAME));
-      site = await serve(adapter, PUBLIC);
-      base = site.demo.url;
       work = mkdtempSync(path.join(tmpdir(), `range-serve-e2e-${adapter}-`));
+      site = await serve(adapter, PUBLIC, path.join(work, 'uploads'));
+      base = site.demo.url;
     });
     after(async () => {
       killAll();
@@ -108,7 +115,9 @@ export function runEndToEnd(adapter: Adapter): void {
 
     it('the demo command line serves examples/public and prints its URL', async () => {
       const server = fileURLToPath(new URL('../../examples/server.ts', import.meta.url));
-      const args = ['--import', 'tsx', server, '--port', '0', '--quiet', ...(adapter === 'koa' ? ['--koa'] : [])];
+      const uploads = path.join(work, 'cli-uploads');
+      const args = ['--import', 'tsx', server, '--port', '0', '--quiet', '--uploads', uploads];
+      if (adapter === 'koa') args.push('--koa');
       const child = startBackground(process.execPath, args);
       try {
         await waitFor('the demo to print its URL', () => /at http:\/\/\S+/.test(child.output()), 30_000);
@@ -123,6 +132,19 @@ export function runEndToEnd(adapter: Adapter): void {
         const big = await fetch(`${url}${BIG_FILE_NAME}`, { method: 'HEAD' });
         assert.equal(big.headers.get('content-length'), String(BIG_FILE_SIZE));
         assert.equal(big.headers.get('accept-ranges'), 'bytes');
+        // The uploads endpoint announces the demo's maxSize (1 GiB), and keeps its files where it said.
+        assert.match(child.output(), new RegExp(`^uploads to ${url}files are kept in ${uploads}$`, 'm'));
+        const options = await fetch(`${url}files`, { method: 'OPTIONS', headers: { 'tus-resumable': '1.0.0' } });
+        assert.equal(options.status, 204);
+        assert.equal(options.headers.get('tus-max-size'), String(2 ** 30));
+        const created = await fetch(`${url}files`, {
+          method: 'POST',
+          headers: { 'tus-resumable': '1.0.0', 'upload-length': '5' },
+        });
+        assert.equal(created.status, 201);
+        const id = (created.headers.get('location') ?? '').split('/').pop() as string;
+        assert.equal(sizeOf(path.join(uploads, id)), 0, 'the upload is in the --uploads directory');
+        assert.ok(existsSync(path.join(uploads, `${id}.json`)));
       } finally {
         await child.stop();
       }
@@ -304,7 +326,7 @@ export function runEndToEnd(adapter: Adapter): void {
       before(async () => {
         root = path.join(work, 'changing');
         mkdirSync(root);
-        changing = await serve(adapter, root);
+        changing = await serve(adapter, root, path.join(work, 'changing-uploads'));
       });
       after(async () => changing?.demo.close());
 

@@ -1,0 +1,3 @@
+import { runUploadEndToEnd } from './uploads.ts';
+
+runUploadEndToEnd('express');
