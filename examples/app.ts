@@ -43,7 +43,7 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 function expressApp(root: string, report: Buffer): Listener {
   const app = express();
-  app.use(rangeServe(root, { extensions: ['html'], wantReprDigest: true }));
+  app.use(rangeServe(root, { extensions: ['html'], wantReprDigest: true, precompressed: true }));
   // A route handler that knows nothing about ranges: the middleware above makes its 200 resumable.
   app.get('/report.csv', (_req, res) => {
     res.type('text/csv').send(report);

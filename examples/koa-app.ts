@@ -5,7 +5,7 @@ import Koa from 'koa';
 
 export function koaApp(root: string, report: Buffer): (req: IncomingMessage, res: ServerResponse) => void {
   const app = new Koa();
-  app.use(rangeServe(root, { extensions: ['html'], wantReprDigest: true }));
+  app.use(rangeServe(root, { extensions: ['html'], wantReprDigest: true, precompressed: true }));
   // Downstream of rangeServe: a plain ctx.body that the middleware makes resumable.
   app.use((ctx) => {
     if (ctx.path === '/report.csv' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
