@@ -5,7 +5,8 @@
  * its status and exact bytes, so a server that answers wrongly is marked rather than rewarded.
  *
  * Run: npm run bench (builds first). Environment: BENCH_QUICK=1 (1 round of 1 s), BENCH_SECONDS,
- * BENCH_ROUNDS, BENCH_SERVERS=a,b and BENCH_WORKLOADS=x,y to narrow a run. See bench/README.md.
+ * BENCH_ROUNDS, BENCH_SERVERS=a,b and BENCH_WORKLOADS=x,y to narrow a run (BENCH_WORKLOADS=br-get,br-range
+ * runs only the precompressed-variant rows). See bench/README.md.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -301,7 +302,7 @@ interface Running {
   readonly cleanup: () => void;
 }
 
-async function startNode(name: string): Promise<Running> {
+async function startNode(name: string, root = FIXTURES): Promise<Running> {
   const port = await freePort();
   const [cmd, args] = pinned(1, [
     process.execPath,
@@ -310,7 +311,7 @@ async function startNode(name: string): Promise<Running> {
     path.join(HERE, 'servers.ts'),
     name,
     String(port),
-    FIXTURES,
+    root,
   ]);
   const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -808,17 +809,152 @@ function report(results: readonly ServerResult[], workloads: readonly Workload[]
   return out.join('\n');
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Precompressed variants: a 100 KiB script beside its Brotli variant, asked for with Accept-Encoding: br,
+// whole and by range, against @fastify/static (preCompressed) and express-static-gzip in the same run.
+// Every probe checks that the answer is the .br bytes (or their slice) with Content-Encoding: br.
+
+const BR_DIR = path.join(FIXTURES, 'precompressed');
+const BR_SCRIPT = 'app.js';
+
+interface BrWorkload {
+  readonly id: string;
+  readonly label: string;
+  /** The span of the .br file expected, or the whole file. */
+  readonly span?: readonly [number, number];
+}
+
+const BR_WORKLOADS: readonly BrWorkload[] = [
+  { id: 'br-get', label: 'GET 100 KiB .js, Accept-Encoding: br' },
+  { id: 'br-range', label: 'bytes=1000-1999 of its .br', span: [1000, 1999] },
+];
+const BR_SERVERS = ['rs-express+br', 'rs-koa+br', 'fastify+preCompressed', 'express-static-gzip'] as const;
+
+/** Writes app.js (100 KiB of generated, compressible script) and app.js.br beside it, both an hour old. */
+async function ensureBrFixtures(): Promise<Buffer> {
+  const { brotliCompressSync } = await import('node:zlib');
+  fs.mkdirSync(BR_DIR, { recursive: true });
+  const lines: string[] = [];
+  for (let i = 0; lines.join('\n').length < 100 * KiB; i++) {
+    lines.push(
+      `export function handler${i}(event) { return { id: ${i}, name: 'handler ${i}', value: event.value * ${i % 97} }; }`,
+    );
+  }
+  const script = Buffer.from(lines.join('\n').slice(0, 100 * KiB));
+  const br = brotliCompressSync(script);
+  fs.writeFileSync(path.join(BR_DIR, BR_SCRIPT), script);
+  fs.writeFileSync(path.join(BR_DIR, `${BR_SCRIPT}.br`), br);
+  // Strong Last-Modified needs a second's age (RFC 9110 13.1.5); the variant is not older than its original.
+  const old = new Date(Date.now() - 3600_000);
+  fs.utimesSync(path.join(BR_DIR, BR_SCRIPT), old, old);
+  fs.utimesSync(path.join(BR_DIR, `${BR_SCRIPT}.br`), old, old);
+  return br;
+}
+
+function brHeaders(w: BrWorkload): Record<string, string> {
+  return w.span === undefined
+    ? { 'accept-encoding': 'br' }
+    : { 'accept-encoding': 'br', range: `bytes=${w.span[0]}-${w.span[1]}` };
+}
+
+async function probeBr(port: number, w: BrWorkload, br: Buffer): Promise<Probe> {
+  const chunks: Buffer[] = [];
+  const res = await request(port, 'GET', `/${BR_SCRIPT}`, brHeaders(w), (chunk) => chunks.push(chunk));
+  const status = res.statusCode ?? 0;
+  const expected = w.span === undefined ? br : br.subarray(w.span[0], w.span[1] + 1);
+  const wanted = w.span === undefined ? 200 : 206;
+  if (status !== wanted) return { status, ok: false, note: `expected ${wanted}` };
+  if (res.headers['content-encoding'] !== 'br')
+    return { status, ok: false, note: `Content-Encoding ${res.headers['content-encoding']}` };
+  if (!Buffer.concat(chunks).equals(expected)) return { status, ok: false, note: 'not the .br bytes' };
+  if (w.span !== undefined && res.headers['content-range'] !== `bytes ${w.span[0]}-${w.span[1]}/${br.length}`)
+    return { status, ok: false, note: `Content-Range ${res.headers['content-range']}` };
+  return { status, ok: true, note: '' };
+}
+
+/** Runs the precompressed rows (each server started once, rounds visiting every server in turn) and reports them. */
+async function benchPrecompressed(serverFilter: string[] | undefined, workloadFilter: string[] | undefined) {
+  const workloads = BR_WORKLOADS.filter((w) => workloadFilter === undefined || workloadFilter.includes(w.id));
+  const names = BR_SERVERS.filter((n) => serverFilter === undefined || serverFilter.includes(n));
+  if (workloads.length === 0 || names.length === 0) return;
+  const br = await ensureBrFixtures();
+  const live: { name: string; running: Running }[] = [];
+  const cells = new Map<string, { probe: Probe; rates: number[] }>();
+  try {
+    for (const name of names) {
+      try {
+        live.push({ name, running: await startNode(name, BR_DIR) });
+        console.log(`started ${name}`);
+      } catch (err) {
+        console.log(`skipped ${name}: ${(err as Error).message}`);
+      }
+    }
+    for (const w of workloads) {
+      process.stdout.write(`${w.id} `);
+      // wrk's workload shape: the fixture path and the request headers; the rate is req/s.
+      const asWorkload: Workload = {
+        id: w.id,
+        label: w.label,
+        file: BR_SCRIPT as FileName,
+        connections: SMALL_CONNECTIONS,
+        unit: 'req/s',
+        expect: { status: 200 },
+        headers: () => brHeaders(w),
+      };
+      for (const { name, running } of live) {
+        cells.set(`${name} ${w.id}`, { probe: await probeBr(running.port, w, br), rates: [] });
+        await wrk(running.port, asWorkload, {}, 1); // warm-up
+      }
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const { name, running } of live) {
+          const run = await wrk(running.port, asWorkload, {}, SECONDS);
+          cells.get(`${name} ${w.id}`)?.rates.push(run.rate);
+          await sleep(100);
+          process.stdout.write('.');
+        }
+      }
+      console.log('');
+    }
+  } finally {
+    for (const { running } of live) await stop(running.child);
+  }
+  const started = live.map((l) => l.name);
+  console.log('');
+  console.log(`Precompressed variants (${br.length} bytes of .br for a 100 KiB .js; req/s, \`!\` a wrong answer):`);
+  console.log('');
+  console.log(
+    table([
+      ['workload', ...started],
+      ...workloads.map((w) => [
+        w.label,
+        ...started.map((name) => {
+          const cell = cells.get(`${name} ${w.id}`);
+          if (cell === undefined) return '-';
+          return cellText({ probe: cell.probe, rates: cell.rates, statusErrors: 0 }, 'req/s');
+        }),
+      ]),
+    ]),
+  );
+  const wrong = [...cells]
+    .filter(([, c]) => !c.probe.ok)
+    .map(([key, c]) => `${key}: ${c.probe.status}, ${c.probe.note}`);
+  for (const line of wrong) console.log(`- wrong: ${line}`);
+}
+
 async function main(): Promise<void> {
   ensureTools();
   if (!has('wrk')) throw new Error('wrk is required (apt-get install wrk)');
-  ensureFixtures();
   const serverFilter = only('BENCH_SERVERS');
   const workloadFilter = only('BENCH_WORKLOADS');
   const specs = SERVER_SPECS.filter((s) => serverFilter === undefined || serverFilter.includes(s.name));
   const workloads = WORKLOADS.filter((w) => workloadFilter === undefined || workloadFilter.includes(w.id));
-  const results = await benchAll(specs, workloads);
-  console.log('');
-  console.log(report(results, workloads));
+  if (workloads.length > 0 && specs.length > 0) {
+    ensureFixtures();
+    const results = await benchAll(specs, workloads);
+    console.log('');
+    console.log(report(results, workloads));
+  }
+  await benchPrecompressed(serverFilter, workloadFilter);
 }
 
 main().catch((err: unknown) => {

@@ -81,11 +81,49 @@ export const SERVERS: Record<string, Start> = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------------
+// Precompressed variants (bench/run.ts "Precompressed variants"): the same ROOT, where app.js sits
+// beside its app.js.br; each server is set up to send the .br to a client that accepts br.
+
+export const PRECOMPRESSED_SERVERS: Record<string, Start> = {
+  async 'rs-express+br'(root, port) {
+    const { default: express } = await import('express');
+    const { rangeServe } = await import('@range-serve/express');
+    const app = express();
+    app.disable('x-powered-by');
+    app.use(rangeServe(root, { precompressed: true }));
+    return listen(http.createServer(app), port);
+  },
+  async 'rs-koa+br'(root, port) {
+    const { default: Koa } = await import('koa');
+    const { rangeServe } = await import('@range-serve/koa');
+    const app = new Koa();
+    app.use(rangeServe(root, { precompressed: true }));
+    return listen(http.createServer(app.callback()), port);
+  },
+  async 'fastify+preCompressed'(root, port) {
+    const { default: Fastify } = await import('fastify');
+    const { default: fastifyStatic } = await import('@fastify/static');
+    const app = Fastify({ logger: false });
+    await app.register(fastifyStatic, { root, preCompressed: true });
+    await app.listen({ port, host: '127.0.0.1' });
+  },
+  async 'express-static-gzip'(root, port) {
+    const { default: express } = await import('express');
+    const { default: expressStaticGzip } = await import('express-static-gzip');
+    const app = express();
+    app.disable('x-powered-by');
+    app.use(expressStaticGzip(root, { enableBrotli: true, orderPreference: ['br'] }));
+    return listen(http.createServer(app), port);
+  },
+};
+
 async function main(): Promise<void> {
   const [name, port, root] = process.argv.slice(2);
-  const start = name === undefined ? undefined : SERVERS[name];
+  const start = name === undefined ? undefined : (SERVERS[name] ?? PRECOMPRESSED_SERVERS[name]);
   if (start === undefined || port === undefined || root === undefined) {
-    console.error(`usage: servers.ts ${Object.keys(SERVERS).join('|')} PORT ROOT`);
+    const names = [...Object.keys(SERVERS), ...Object.keys(PRECOMPRESSED_SERVERS)];
+    console.error(`usage: servers.ts ${names.join('|')} PORT ROOT`);
     process.exit(2);
   }
   // A clean exit on a signal, so that --cpu-prof can write its profile.

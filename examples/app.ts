@@ -83,7 +83,7 @@ function expressApp(root: string, report: Buffer, uploadDirectory: string): List
   // Uploads first: a request that is not an upload request falls through to the files.
   app.use('/files', resumableUploads(demoUploadOptions(uploadDirectory)));
   for (const [prefix, dir] of Object.entries(VENDOR)) app.use(prefix, rangeServe(dir, { fallthrough: false }));
-  app.use(rangeServe(root, { extensions: ['html'], wantReprDigest: true }));
+  app.use(rangeServe(root, { extensions: ['html'], wantReprDigest: true, precompressed: true }));
   // A route handler that knows nothing about ranges: the middleware above makes its 200 resumable.
   app.get('/report.csv', (_req, res) => {
     res.type('text/csv').send(report);

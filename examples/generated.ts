@@ -6,6 +6,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
+import { brotliCompressSync } from 'node:zlib';
 
 /** The large download of the demo page, written into the served directory (and ignored by git). */
 export const BIG_FILE_NAME = 'big.bin';
@@ -55,4 +56,25 @@ export function makeReport(): Buffer {
     lines.push(`${row},${digest},${((row * 7919) % 100_000) / 100}`);
   }
   return Buffer.from(`${lines.join('\n')}\n`);
+}
+
+/** The demo's script that has a precompressed variant beside it. */
+export const PRECOMPRESSED_SCRIPT = 'precompressed.js';
+
+/**
+ * Writes `dir/precompressed.js.br` from `dir/precompressed.js` unless it is there with the same bytes
+ * and not older (a checkout gives files arbitrary mtimes, and range-serve skips a variant older than
+ * its original). Returns the variant's bytes.
+ */
+export function ensurePrecompressedScript(dir: string): Buffer {
+  const file = path.join(dir, PRECOMPRESSED_SCRIPT);
+  const variant = `${file}.br`;
+  const bytes = brotliCompressSync(readFileSync(file));
+  const current =
+    existsSync(variant) && statSync(variant).mtimeMs >= statSync(file).mtimeMs ? readFileSync(variant) : undefined;
+  if (current === undefined || !current.equals(bytes)) {
+    writeFileSync(`${variant}.tmp-${process.pid}`, bytes);
+    renameSync(`${variant}.tmp-${process.pid}`, variant);
+  }
+  return bytes;
 }

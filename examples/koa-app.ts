@@ -9,7 +9,7 @@ export function koaApp(root: string, report: Buffer, uploadDirectory: string): L
   // Uploads first: a request that is not an upload request goes on downstream to the files.
   app.use(mount('/files', resumableUploads(demoUploadOptions(uploadDirectory))));
   for (const [prefix, dir] of Object.entries(VENDOR)) app.use(mount(prefix, rangeServe(dir, { fallthrough: false })));
-  app.use(rangeServe(root, { extensions: ['html'], wantReprDigest: true }));
+  app.use(rangeServe(root, { extensions: ['html'], wantReprDigest: true, precompressed: true }));
   // Downstream of rangeServe: a plain ctx.body that the middleware makes resumable.
   app.use((ctx) => {
     if (ctx.path === '/report.csv' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {

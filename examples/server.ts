@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Adapter, startDemo } from './app.ts';
-import { ensureBigFile } from './generated.ts';
+import { ensureBigFile, ensurePrecompressedScript } from './generated.ts';
 
 const PUBLIC = fileURLToPath(new URL('./public', import.meta.url));
 
@@ -50,6 +50,7 @@ const adapter: Adapter = values.koa ? 'koa' : 'express';
 // The page's large download is generated, not committed; it belongs to the demo's own directory only.
 if (root === PUBLIC) {
   const big = await ensureBigFile(PUBLIC);
+  ensurePrecompressedScript(PUBLIC);
   if (!values.quiet) console.log(`big.bin sha256 ${big.sha256}`);
 }
 

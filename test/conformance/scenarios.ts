@@ -41,6 +41,7 @@ export const DOWNLOAD_NAME = 'naïve report.txt';
  * - `send-range-store`: `sendRange` with {@link storeRepresentation}`()`, a user's store read through `readInto`.
  * - `send-range-unreadable`: `sendRange` with {@link storeRepresentation}`({ failAt: 0 })`: no byte can be read.
  * - `send-range-fails-later`: `sendRange` with {@link storeRepresentation}`({ failAt: STORE_FAILS_AT })`.
+ * - `send-range-variant`: `sendRange` with `openVariant(fileForSendRange, request headers)`.
  */
 export const SCENARIOS = [
   'buffer',
@@ -60,6 +61,7 @@ export const SCENARIOS = [
   'send-range-store',
   'send-range-unreadable',
   'send-range-fails-later',
+  'send-range-variant',
 ] as const;
 
 /** The length of {@link storeRepresentation}'s content, and the offset from which its failing variant fails. */

@@ -10,6 +10,7 @@ import { contentEtag } from '@range-serve/core/adapter';
 import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
 import { type RawResponse, request } from '../helpers/http.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
+import { precompressedCases } from './precompressed.ts';
 import {
   BODY,
   GZIP_BODY,
@@ -467,6 +468,8 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
       });
     });
 
+    precompressedCases(factory);
+
     describe('options are validated when the middleware is made', () => {
       const bad: [string, ServerSetup['options']][] = [
         ['an unknown maxAge string', { maxAge: 'soon' }],
@@ -476,6 +479,9 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         ['a dotfiles policy that does not exist', { dotfiles: 'show' as unknown as 'allow' }],
         ['an unknown option name', { maxage: 1 } as unknown as ServerSetup['options']],
         ['maxRanges 0', { maxRanges: 0 }],
+        ['a precompressed coding that does not exist', { precompressed: ['deflate'] as unknown as ['br'] }],
+        ['a precompressed coding listed twice', { precompressed: ['br', 'br'] }],
+        ['precompressed as a string', { precompressed: 'br' as unknown as ['br'] }],
       ];
       for (const [name, options] of bad) {
         it(`${name} throws a TypeError`, async () => {

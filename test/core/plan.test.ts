@@ -112,7 +112,8 @@ const NOT_MODIFIED: Expected = {
     'content-location': '/doc.txt',
   },
 };
-const FAILED: Expected = { kind: 'precondition-failed', headers: { 'content-length': '0' } };
+/** A 412 of REP: no representation fields, but the Vary its 200 would carry (the answer depends on those fields too). */
+const FAILED: Expected = { kind: 'precondition-failed', headers: { 'content-length': '0', vary: 'Accept-Encoding' } };
 /** A 416; `typed` when the representation's type is one a compressing layer would encode (then it varies). */
 function unsatisfiable(size = 10, typed = true): Expected {
   const headers: PlanHeaders = { 'content-range': `bytes */${size}`, 'content-length': '0' };

@@ -1,6 +1,7 @@
 /**
- * Chromium from Debian, driven by playwright-core (no browser download): loads the demo page, seeks
- * the video near its end with the page's own button, and saves a screenshot under test-results/.
+ * Chromium from Debian, driven by playwright-core (no browser download): loads the demo page (its script
+ * from a Brotli variant), seeks the video near its end with the page's own button, and saves a
+ * screenshot under test-results/.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -37,8 +38,16 @@ export async function checkBrowser(baseUrl: string, label: string, profileDir: s
   try {
     context.setDefaultTimeout(30_000);
     const page = context.pages()[0] ?? (await context.newPage());
+    const script = page.waitForResponse((r) => new URL(r.url()).pathname === '/precompressed.js');
     const response = await page.goto(baseUrl);
     assert.equal(response?.status(), 200);
+    // The page's script comes from its Brotli variant, and runs: the browser decoded exactly those bytes.
+    const scriptResponse = await script;
+    assert.equal(scriptResponse.status(), 200);
+    assert.equal(scriptResponse.headers()['content-encoding'], 'br');
+    assert.equal(scriptResponse.headers()['content-type'], 'text/javascript; charset=utf-8');
+    assert.equal(scriptResponse.headers().vary, 'Accept-Encoding');
+    await page.waitForFunction(`document.getElementById('script-status').dataset.loaded === 'yes'`);
     // Page-side expressions are strings: this file is compiled without the DOM's types.
     await page.waitForFunction(`(() => {
       const video = document.querySelector('video');

@@ -10,8 +10,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { brotliDecompressSync } from 'node:zlib';
 import { type Adapter, type LogEntry, type RunningDemo, startDemo } from '../../examples/app.ts';
-import { BIG_FILE_NAME, BIG_FILE_SIZE, ensureBigFile, makeReport } from '../../examples/generated.ts';
+import {
+  BIG_FILE_NAME,
+  BIG_FILE_SIZE,
+  ensureBigFile,
+  ensurePrecompressedScript,
+  makeReport,
+  PRECOMPRESSED_SCRIPT,
+} from '../../examples/generated.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
 import {
   killAll,
@@ -70,6 +78,7 @@ export function runEndToEnd(adapter: Adapter): void {
     before(async () => {
       await ensureBigFile(PUBLIC);
       bigSha = await sha256File(path.join(PUBLIC, BIG_FILE_NAME));
+      ensurePrecompressedScript(PUBLIC);
       work = mkdtempSync(path.join(tmpdir(), `range-serve-e2e-${adapter}-`));
       site = await serve(adapter, PUBLIC, path.join(work, 'uploads'));
       base = site.demo.url;
@@ -287,6 +296,37 @@ export function runEndToEnd(adapter: Adapter): void {
       assertResumedFrom('report', partial, report.length);
     });
 
+    it('curl --compressed: the script is sent from its br variant and decodes to the original bytes', async () => {
+      requireTool('curl');
+      const script = readFileSync(path.join(PUBLIC, PRECOMPRESSED_SCRIPT));
+      const out = path.join(work, 'compressed.js');
+      const head = path.join(work, 'compressed.head');
+      await runOk('curl', ['-sS', '--fail', '--compressed', '-D', head, '-o', out, `${base}${PRECOMPRESSED_SCRIPT}`], {
+        timeoutMs: 30_000,
+      });
+      assert.deepEqual(readFileSync(out), script);
+      const headers = readFileSync(head, 'latin1').toLowerCase();
+      assert.match(headers, /^content-encoding: br\r$/m);
+      assert.match(headers, /^vary: accept-encoding\r$/m);
+    });
+
+    it('curl -C -: a download of the br variant cut part-way resumes to exactly the variant bytes', async () => {
+      requireTool('curl');
+      const variant = ensurePrecompressedScript(PUBLIC);
+      const half = Math.floor(variant.length / 2);
+      const out = path.join(work, 'resumed.js.br');
+      const url = `${base}${PRECOMPRESSED_SCRIPT}?t=br-resume`;
+      const br = ['-H', 'Accept-Encoding: br'];
+      // The first half, as a download stopped there would leave it; then curl resumes from its length.
+      await runOk('curl', ['-sS', '--fail', ...br, '-r', `0-${half - 1}`, '-o', out, url], { timeoutMs: 30_000 });
+      assert.equal(sizeOf(out), half);
+      await runOk('curl', ['-sS', '--fail', ...br, '-C', '-', '-o', out, url], { timeoutMs: 30_000 });
+      assert.deepEqual(readFileSync(out), variant);
+      assert.deepEqual(brotliDecompressSync(readFileSync(out)), readFileSync(path.join(PUBLIC, PRECOMPRESSED_SCRIPT)));
+      await waitFor('the resumed response to be logged', () => tagged('br-resume').length === 2);
+      assertResumedFrom('br-resume', half, variant.length);
+    });
+
     it('a multi-range request from curl parses back (dicer) into the right bytes and Content-Ranges', async () => {
       requireTool('curl');
       const clip = readFileSync(path.join(PUBLIC, 'clip.webm'));
@@ -403,7 +443,7 @@ export function runEndToEnd(adapter: Adapter): void {
       });
     });
 
-    it('Chromium: the demo page seeks its video near the end over 206 responses', async () => {
+    it('Chromium: the demo page runs its script sent from a br variant and seeks its video near the end over 206 responses', async () => {
       requireTool('chromium');
       const shot = await checkBrowser(base, adapter, path.join(work, 'chromium-profile'));
       console.log(`screenshot: ${shot}`);

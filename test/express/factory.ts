@@ -1,6 +1,6 @@
 /** The Express side of the conformance suite: builds the setup's app on an Express module (4 or 5). */
 import { Readable } from 'node:stream';
-import { bytesRepresentation, openFile, streamRepresentation } from '@range-serve/core';
+import { bytesRepresentation, openFile, openVariant, streamRepresentation } from '@range-serve/core';
 import { rangeServe, sendRange } from '@range-serve/express';
 import type { Express, NextFunction, Request, Response } from 'express';
 import {
@@ -71,6 +71,7 @@ function routes(setup: ServerSetup): Record<Scenario, Handler> {
     'send-range-store': (req, res) => sendRange(req, res, storeRepresentation()),
     'send-range-unreadable': (req, res) => sendRange(req, res, storeRepresentation({ failAt: 0 })),
     'send-range-fails-later': (req, res) => sendRange(req, res, storeRepresentation({ failAt: STORE_FAILS_AT })),
+    'send-range-variant': async (req, res) => sendRange(req, res, await openVariant(file, req.headers)),
   };
 }
 

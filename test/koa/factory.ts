@@ -1,6 +1,6 @@
 /** The Koa side of the conformance suite: builds the setup's app on a Koa module (2 or 3). */
 import { PassThrough, Readable } from 'node:stream';
-import { bytesRepresentation, openFile, streamRepresentation } from '@range-serve/core';
+import { bytesRepresentation, openFile, openVariant, streamRepresentation } from '@range-serve/core';
 import { rangeServe, sendRange } from '@range-serve/koa';
 import type Koa from 'koa';
 import type { Context } from 'koa';
@@ -94,6 +94,7 @@ function routes(setup: ServerSetup): Record<Scenario, (ctx: Context) => unknown>
     'send-range-store': (ctx) => sendRange(ctx, storeRepresentation()),
     'send-range-unreadable': (ctx) => sendRange(ctx, storeRepresentation({ failAt: 0 })),
     'send-range-fails-later': (ctx) => sendRange(ctx, storeRepresentation({ failAt: STORE_FAILS_AT })),
+    'send-range-variant': async (ctx) => sendRange(ctx, await openVariant(file, ctx.headers)),
   };
 }
 

@@ -1,5 +1,6 @@
 // @range-serve/core: what applications call. The kit for writing a framework adapter is
 // `@range-serve/core/adapter`.
+export { negotiateContentCoding, type PrecompressedCoding, preferredCodings } from './accept-encoding.js';
 export { type DigestFileOptions, openFileWithDigest } from './digest.js';
 export { type EntityTag, parseEntityTagList } from './etag.js';
 export { formatHttpDate, parseHttpDate } from './http-date.js';
@@ -21,3 +22,4 @@ export {
 } from './representation.js';
 export { type ServeOptions, sendPlan, serveRepresentation, type WriteOptions, writeResponse } from './respond.js';
 export type { ResponseBody, ResponseDescription } from './response.js';
+export { openVariant, type VariantOptions } from './variant.js';

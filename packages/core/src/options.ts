@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import contentDisposition from 'content-disposition';
 import mime from 'mime-types';
 import ms from 'ms';
+import { PRECOMPRESSED_CODINGS, type PrecompressedCoding } from './accept-encoding.js';
 import { parseHttpDate } from './http-date.js';
 import { DEFAULT_MAX_RANGES } from './range.js';
 import type { Representation } from './representation.js';
@@ -52,6 +53,12 @@ export interface RangeServeOptions<Res = ServerResponse> {
   setHeaders?: (res: Res, path: string, stat: Stats) => void;
   /** Send `Content-Disposition: attachment`: `true` names the file by its own name, a string gives the name (default `false`). */
   download?: boolean | string;
+  /**
+   * Serve precompressed variants beside a file (`name.br`, `name.zst`, `name.gz`) to clients whose
+   * `Accept-Encoding` prefers them: `true` is `['br', 'zstd', 'gzip']`, a list gives the codings and the
+   * server's order for ties (default `false`).
+   */
+  precompressed?: boolean | readonly PrecompressedCoding[];
 }
 
 /** {@link RangeServeOptions} after validation, with every default filled in. */
@@ -75,6 +82,8 @@ export interface NormalizedOptions<Res = ServerResponse> {
   readonly redirect: boolean;
   readonly setHeaders: ((res: Res, path: string, stat: Stats) => void) | undefined;
   readonly download: boolean | string;
+  /** The precompressed codings in the server's order of preference; empty for none. */
+  readonly precompressed: readonly PrecompressedCoding[];
 }
 
 /** One year in milliseconds, the largest `max-age` sent (RFC 9111 leaves larger values to caches' discretion). */
@@ -96,6 +105,7 @@ const KNOWN = new Set([
   'redirect',
   'setHeaders',
   'download',
+  'precompressed',
 ]);
 
 /** Validates `options` once and fills in the defaults; throws a `TypeError` naming the first bad option. */
@@ -144,7 +154,24 @@ export function normalizeOptions<Res = ServerResponse>(options: RangeServeOption
     redirect: bool(o.redirect, true, 'redirect'),
     setHeaders: o.setHeaders,
     download,
+    precompressed: precompressedCodings(o.precompressed ?? false),
   };
+}
+
+const ALL_CODINGS: readonly PrecompressedCoding[] = Object.freeze(['br', 'zstd', 'gzip']);
+
+function precompressedCodings(value: boolean | readonly PrecompressedCoding[]): readonly PrecompressedCoding[] {
+  if (value === false) return Object.freeze([]);
+  if (value === true) return ALL_CODINGS;
+  const message = "precompressed must be a boolean or a list of 'br', 'zstd' and 'gzip'";
+  if (!Array.isArray(value)) throw new TypeError(message);
+  const list = value as readonly unknown[];
+  for (const [i, coding] of list.entries()) {
+    if (typeof coding !== 'string' || !Object.hasOwn(PRECOMPRESSED_CODINGS, coding) || list.indexOf(coding) !== i) {
+      throw new TypeError(`${message}, each once: ${JSON.stringify(coding)}`);
+    }
+  }
+  return Object.freeze([...(list as PrecompressedCoding[])]);
 }
 
 function bool(value: boolean | undefined, fallback: boolean, name: string): boolean {

@@ -108,7 +108,10 @@ export function planConditional(
     return { kind: 'not-modified', status: 304, headers: notModifiedHeaders(request, representation), body: NO_BODY };
   }
   if (outcome === 'precondition-failed') {
-    return { kind: 'precondition-failed', status: 412, headers: { 'content-length': '0' }, body: NO_BODY };
+    // A Vary of the representation (its variants, say) tells caches this answer depends on those fields too.
+    const vary = representation.headers?.vary;
+    const failed: PlanHeaders = vary === undefined ? { 'content-length': '0' } : { 'content-length': '0', vary };
+    return { kind: 'precondition-failed', status: 412, headers: failed, body: NO_BODY };
   }
   return null;
 }
@@ -214,7 +217,9 @@ function representationHeaders(representation: RepresentationInfo, rangeable: bo
 /** §15.5.17: a 416 carries the current length in an unsatisfied-range Content-Range. */
 function unsatisfiableHeaders(representation: RepresentationInfo, size: number): PlanHeaders {
   const headers: PlanHeaders = { 'content-range': `bytes */${size}`, 'content-length': '0' };
-  if (mayBeEncoded(representation)) headers.vary = mergeVary(representation.headers?.vary, 'Accept-Encoding');
+  const vary = representation.headers?.vary;
+  if (vary !== undefined) headers.vary = vary;
+  if (mayBeEncoded(representation)) headers.vary = mergeVary(vary, 'Accept-Encoding');
   return headers;
 }
 

@@ -6,6 +6,7 @@
 import { fstat, ReadStream, type Stats } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import { mergeVary } from './coding.js';
 import { openFileWithDigest } from './digest.js';
 import { parseHttpDate } from './http-date.js';
 import {
@@ -164,11 +165,24 @@ async function plannedOutcome<Res>(
       options.setHeaders(target.res, file.path as string, stat);
       rep = withHeaderOverrides(rep, target.getHeader);
     }
+    if (variesOnCoding(representation)) {
+      // Merged into a Vary an earlier layer (cors) or setHeaders put on the response, never duplicated.
+      const before = target.getHeader('vary');
+      const base =
+        before === undefined ? rep.headers?.vary : Array.isArray(before) ? before.join(', ') : String(before);
+      rep = { ...rep, headers: { ...rep.headers, vary: mergeVary(base, 'Accept-Encoding') } };
+    }
     return { kind: 'respond', response: planResponse(request, rep, options), representation: rep };
   } catch (err) {
     closeRepresentation(rep);
     throw err;
   }
+}
+
+/** Whether a representation's answers depend on `Accept-Encoding` (it has precompressed variants). */
+function variesOnCoding(representation: Representation): boolean {
+  const vary = representation.headers?.vary;
+  return vary !== undefined && vary.split(',').some((name) => name.trim().toLowerCase() === 'accept-encoding');
 }
 
 /** A later handler's body as the adapter sees it. */

@@ -8,9 +8,12 @@ import { readlinkSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
+import { PRECOMPRESSED_CODINGS, type PrecompressedCoding, preferredCodings } from './accept-encoding.js';
+import { mergeVary } from './coding.js';
 import { withFileDigest } from './digest.js';
 import { contentTypeFor, type NormalizedOptions, optionHeaders } from './options.js';
 import { wantsSha256 } from './repr-digest.js';
+import { codingEtag } from './variant.js';
 import {
   canRefuseSymlinks,
   closeRepresentation,
@@ -40,6 +43,7 @@ export type StaticOptions = Pick<
   | 'cacheControl'
   | 'cacheControlRequested'
   | 'download'
+  | 'precompressed'
 >;
 
 /**
@@ -82,6 +86,11 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
       throw err;
     }
     const { segments, trailingSlash } = parsed;
+    // The original is found under every rule first; only then may a precompressed variant stand in for it.
+    const chosen = async (found: StaticResult): Promise<StaticResult> =>
+      found.kind === 'file' && options.precompressed.length > 0
+        ? selectVariant(rootReal, found.file, requestHeaders, options, sha256)
+        : found;
     const target = path.join(rootReal, ...segments);
     const last = segments.at(-1) ?? '';
 
@@ -92,20 +101,98 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
       for (const name of options.index) {
         const found = await tryOpen(rootReal, path.join(target, name), name, options, sha256);
         // An index entry that is itself a directory is skipped, like a missing one.
-        if (found.kind !== 'directory' && found.kind !== 'miss') return found;
+        if (found.kind !== 'directory' && found.kind !== 'miss') return chosen(found);
       }
       return { kind: 'miss' };
     }
     const first = await tryOpen(rootReal, target, last, options, sha256);
     if (first.kind === 'directory') return options.redirect ? { kind: 'redirect' } : { kind: 'miss' };
     // Extensions complete a name that has none of its own: `/a.html` never finds `a.html.html`.
-    if (first.kind !== 'miss' || path.extname(last) !== '') return first;
+    if (first.kind !== 'miss' || path.extname(last) !== '') return chosen(first);
     for (const ext of options.extensions) {
       const found = await tryOpen(rootReal, `${target}.${ext}`, `${last}.${ext}`, options, sha256);
-      if (found.kind !== 'directory' && found.kind !== 'miss') return found;
+      if (found.kind !== 'directory' && found.kind !== 'miss') return chosen(found);
     }
     return { kind: 'miss' };
   };
+}
+
+/**
+ * The representation to send for an original file found under every rule: the best variant the request
+ * accepts (`<file>.br`, `.zst`, `.gz`, opened under the same containment rules, a regular file not older
+ * than the original), or the original. When the path has any variant, the answer depends on
+ * `Accept-Encoding`, so either carries `Vary: Accept-Encoding` (RFC 9110 §12.5.5).
+ */
+async function selectVariant(
+  rootReal: string,
+  original: FileRepresentation,
+  requestHeaders: IncomingHttpHeaders | undefined,
+  options: StaticOptions,
+  sha256: boolean,
+): Promise<StaticResult> {
+  try {
+    const preferred = preferredCodings(requestHeaders?.['accept-encoding'], options.precompressed);
+    for (const coding of preferred) {
+      const variant = await openVariantFile(rootReal, original, coding, options, sha256);
+      if (variant !== undefined) {
+        closeRepresentation(original);
+        return { kind: 'file', file: variant };
+      }
+    }
+    for (const coding of options.precompressed) {
+      if (preferred.includes(coding)) continue;
+      const probe = await openVariantFile(rootReal, original, coding, options, false);
+      if (probe === undefined) continue;
+      closeRepresentation(probe);
+      return { kind: 'file', file: varyingOnCoding(original) };
+    }
+    return { kind: 'file', file: original };
+  } catch (err) {
+    closeRepresentation(original);
+    throw err;
+  }
+}
+
+/** `file` with `Vary: Accept-Encoding` merged into any Vary its headers hold. */
+function varyingOnCoding<F extends FileRepresentation>(file: F): F {
+  return { ...file, headers: { ...file.headers, vary: mergeVary(file.headers?.vary, 'Accept-Encoding') } };
+}
+
+/**
+ * Opens `<original>.<ext>` as the representation of `original` in `coding`, or undefined when there is
+ * no usable one: missing, refused (a link out of the root, not a regular file) or older than the original.
+ * It keeps the original's type and option headers, adds `Content-Encoding`, and has its own validators:
+ * the ETag from its own fstat (or digest) with the coding inside the opaque tag, so that it differs from
+ * the identity tag and from other codings' even when size and mtime agree (§8.8.3).
+ */
+async function openVariantFile(
+  rootReal: string,
+  original: FileRepresentation,
+  coding: PrecompressedCoding,
+  options: StaticOptions,
+  sha256: boolean,
+): Promise<FileRepresentation | undefined> {
+  const ext = PRECOMPRESSED_CODINGS[coding];
+  const found = await tryOpen(
+    rootReal,
+    `${original.path}.${ext}`,
+    `${path.basename(original.path)}.${ext}`,
+    options,
+    sha256,
+  );
+  if (found.kind !== 'file') return undefined;
+  const file = found.file;
+  // A variant older than its original is left from an earlier build: it no longer encodes these bytes.
+  if (file.stat.mtimeNs < original.stat.mtimeNs) {
+    closeRepresentation(file);
+    return undefined;
+  }
+  return varyingOnCoding({
+    ...file,
+    contentType: original.contentType,
+    etag: codingEtag(file.etag, coding),
+    headers: { ...original.headers, 'content-encoding': coding },
+  });
 }
 
 type Parsed =
