@@ -974,13 +974,15 @@ function stackReport(results: readonly ServerResult[], workloads: readonly Workl
       const co = ours.cells.get(w.id);
       const cp = peer.cells.get(w.id);
       if (co === undefined || cp === undefined) continue;
-      const ratio = median(co.rates) / median(cp.rates);
+      const peerRate = median(cp.rates);
+      // A peer that finished no request in a round (a wrong 200 of the whole body, compressed) has no ratio.
+      const ratio = peerRate > 0 ? `${(median(co.rates) / peerRate).toFixed(2)}x` : 'n/a';
       rows.push([
         stack.label,
         w.label,
         `${cellText(co, w.unit)}${codingNote(co)}`,
         `${cellText(cp, w.unit)}${codingNote(cp)}`,
-        `${ratio.toFixed(2)}x${cp.probe.ok ? '' : '*'}${co.probe.ok ? '' : '!'}`,
+        `${ratio}${cp.probe.ok ? '' : '*'}${co.probe.ok ? '' : '!'}`,
       ]);
     }
   }
