@@ -16,6 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
@@ -28,7 +29,7 @@ const only = (name: string): string[] | undefined => process.env[name]?.split(',
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
-const FILES = { '4k.bin': 4 * KiB, '1m.bin': MiB, '1g.bin': GiB } as const;
+const FILES = { '4k.bin': 4 * KiB, '1m.bin': MiB, '1g.bin': GiB, '1m.txt': MiB } as const;
 type FileName = keyof typeof FILES;
 
 // ---------------------------------------------------------------------------------------------------
@@ -53,6 +54,10 @@ interface Workload {
   readonly expect: Expect;
   /** Request headers, given the validators this server sent for the file. */
   readonly headers: (v: Validators) => Record<string, string>;
+  /** The shortest round for this row, in seconds (slow requests need longer to be counted). */
+  readonly minSeconds?: number;
+  /** A real-stack row: run only by the servers of a stack (see STACKS), not by the main columns. */
+  readonly stack?: true;
 }
 
 const M = FILES['1m.bin'];
@@ -158,13 +163,88 @@ const WORKLOADS: readonly Workload[] = [
   },
 ];
 
+// Real stacks: the rows run by the servers of STACKS, each against the peer in the same stack.
+const BROWSER_ACCEPT_ENCODING = 'gzip, deflate, br, zstd';
+const STACK_WORKLOADS: readonly Workload[] = [
+  {
+    id: 'text-1m',
+    label: 'GET 1 MiB text, browser Accept-Encoding',
+    file: '1m.txt',
+    // Compressing 1 MiB takes tens of milliseconds: 64 connections would finish nothing in a round.
+    connections: 4,
+    minSeconds: 4,
+    unit: 'req/s',
+    expect: { status: 200 },
+    headers: () => ({ 'accept-encoding': BROWSER_ACCEPT_ENCODING }),
+    stack: true,
+  },
+  {
+    id: 'text-range',
+    label: 'bytes=1000-1999 of 1 MiB text, same',
+    file: '1m.txt',
+    connections: SMALL_CONNECTIONS,
+    unit: 'req/s',
+    expect: { status: 206, ranges: [[1000, 1999]] },
+    headers: () => ({ 'accept-encoding': BROWSER_ACCEPT_ENCODING, range: 'bytes=1000-1999' }),
+    stack: true,
+  },
+  {
+    id: 'stack-4k',
+    label: 'GET 4 KiB',
+    file: '4k.bin',
+    connections: SMALL_CONNECTIONS,
+    unit: 'req/s',
+    expect: { status: 200 },
+    headers: () => ({ 'accept-encoding': BROWSER_ACCEPT_ENCODING }),
+    stack: true,
+  },
+];
+
 // ---------------------------------------------------------------------------------------------------
 // Servers
+
+/** A real stack: [ours, peer] behind the same middleware, and the rows they run. */
+interface Stack {
+  readonly label: string;
+  readonly ours: string;
+  readonly peer: string;
+  readonly workloads: readonly string[];
+}
+
+const STACKS: readonly Stack[] = [
+  {
+    label: 'Express + compression()',
+    ours: 'rs-express+compression',
+    peer: 'express.static+compression',
+    workloads: ['text-1m', 'text-range'],
+  },
+  {
+    label: 'Koa + koa-compress',
+    ours: 'rs-koa+compress',
+    peer: 'koa-static+compress',
+    workloads: ['text-1m', 'text-range'],
+  },
+  {
+    label: 'Express + helmet + morgan',
+    ours: 'rs-express+helmet',
+    peer: 'express.static+helmet',
+    workloads: ['stack-4k'],
+  },
+];
+
+function STACKS_SERVERS(): ServerSpec[] {
+  return STACKS.flatMap((s) => [
+    { name: s.ours, ours: true, workloads: s.workloads },
+    { name: s.peer, ours: false, workloads: s.workloads },
+  ]);
+}
 
 interface ServerSpec {
   readonly name: string;
   /** Ours, or a peer; ours are compared with the peers named here. */
   readonly ours: boolean;
+  /** The workloads it runs when not all the main ones (a real stack's rows). */
+  readonly workloads?: readonly string[];
 }
 
 const SERVER_SPECS: readonly ServerSpec[] = [
@@ -176,12 +256,19 @@ const SERVER_SPECS: readonly ServerSpec[] = [
   { name: 'koa-static+range', ours: false },
   { name: 'fastify', ours: false },
   { name: 'nginx', ours: false },
+  // Floors: the framework with one plain middleware (bench/servers.ts), what no Express or Koa middleware beats.
+  { name: 'express-floor', ours: false },
+  { name: 'koa-floor', ours: false },
+  // Real stacks: ours and the peer behind the same middleware.
+  ...STACKS_SERVERS(),
 ];
 
 /** [ours, peer]: the ratios printed, in this order. */
 const RATIOS: readonly (readonly [string, string])[] = [
   ['rs-express', 'express.static'],
+  ['rs-express', 'express-floor'],
   ['rs-koa', 'koa-static'],
+  ['rs-koa', 'koa-floor'],
   ['rs-node', 'fastify'],
   ['rs-express', 'nginx'],
   ['rs-koa', 'nginx'],
@@ -398,12 +485,35 @@ function resetPeak(pid: number): void {
 // ---------------------------------------------------------------------------------------------------
 // Fixtures
 
+/**
+ * `size` bytes of text that compresses about as well as prose (words drawn from a fixed vocabulary by
+ * a seeded generator, so every run writes the same file).
+ */
+function textFixture(size: number): Buffer {
+  const vocabulary = Array.from({ length: 2000 }, (_, i) => (i * 2654435761).toString(36).slice(0, 3 + (i % 7)));
+  let seed = 0x2545f491;
+  const words: string[] = [];
+  let length = 0;
+  while (length < size) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    const word = (vocabulary[seed % vocabulary.length] as string) + ((seed >>> 20) % 13 === 0 ? '.\n' : ' ');
+    words.push(word);
+    length += word.length;
+  }
+  return Buffer.from(words.join('')).subarray(0, size);
+}
+
 function ensureFixtures(): void {
   fs.mkdirSync(FIXTURES, { recursive: true });
   for (const [name, size] of Object.entries(FILES)) {
     const file = path.join(FIXTURES, name);
     if (fs.existsSync(file) && fs.statSync(file).size === size) continue;
-    console.log(`writing ${path.relative(REPO, file)} (${size} bytes of random data) ...`);
+    console.log(`writing ${path.relative(REPO, file)} (${size} bytes) ...`);
+    if (name.endsWith('.txt')) {
+      fs.writeFileSync(`${file}.tmp`, textFixture(size));
+      fs.renameSync(`${file}.tmp`, file);
+      continue;
+    }
     const fd = fs.openSync(`${file}.tmp`, 'w');
     const block = Buffer.alloc(Math.min(size, 4 * MiB));
     for (let done = 0; done < size; done += block.length) {
@@ -427,6 +537,8 @@ interface Probe {
   readonly status: number;
   readonly ok: boolean;
   readonly note: string;
+  /** The Content-Encoding the answer came with ('' for none). */
+  readonly coding?: string;
 }
 
 function request(
@@ -491,23 +603,37 @@ async function probe(port: number, w: Workload, v: Validators): Promise<Probe> {
     const comparer = new Comparer(fd, single?.[0] ?? 0);
     const held: Buffer[] = [];
     let received = 0;
+    const encoded: Buffer[] = [];
     const res = await request(port, 'GET', `/${w.file}`, w.headers(v), (chunk) => {
+      if (w.stack === true) {
+        encoded.push(chunk);
+        return;
+      }
       received += chunk.length;
       if (single !== undefined) comparer.push(chunk);
       else if (received <= 16 * MiB) held.push(chunk);
     });
+    if (w.stack === true) {
+      // A stack's row may come encoded by its compression layer: the decoded bytes are compared.
+      const decoded = decode(Buffer.concat(encoded), res.headers['content-encoding']);
+      received = decoded.length;
+      if (single !== undefined) comparer.push(decoded);
+    }
     const status = res.statusCode ?? 0;
-    if (status !== expect.status) return { status, ok: false, note: `expected ${expect.status}` };
+    const coding = String(res.headers['content-encoding'] ?? '');
+    if (status !== expect.status) return { coding, status, ok: false, note: `expected ${expect.status}` };
     if (expect.status === 304)
-      return received === 0 ? { status, ok: true, note: '' } : { status, ok: false, note: 'body on 304' };
+      return received === 0
+        ? { coding, status, ok: true, note: '' }
+        : { coding, status, ok: false, note: 'body on 304' };
     if (single !== undefined) {
       const length = single[1] - single[0] + 1;
       if (received !== length || !comparer.equal)
-        return { status, ok: false, note: `wrong bytes (${received} of ${length})` };
+        return { coding, status, ok: false, note: `wrong bytes (${received} of ${length})` };
       if (expect.status === 206 && res.headers['content-range'] !== `bytes ${single[0]}-${single[1]}/${size}`) {
-        return { status, ok: false, note: `Content-Range ${res.headers['content-range']}` };
+        return { coding, status, ok: false, note: `Content-Range ${res.headers['content-range']}` };
       }
-      return { status, ok: true, note: '' };
+      return { coding, status, ok: true, note: '' };
     }
     const note = checkMultipart(
       fd,
@@ -516,9 +642,23 @@ async function probe(port: number, w: Workload, v: Validators): Promise<Probe> {
       Buffer.concat(held),
       expect.status === 206 ? expect.ranges : [],
     );
-    return { status, ok: note === '', note };
+    return { coding, status, ok: note === '', note };
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** A body decoded from its Content-Encoding (gzip, deflate, br), as a browser would. */
+function decode(body: Buffer, coding: string | undefined): Buffer {
+  switch ((coding ?? '').trim().toLowerCase()) {
+    case 'gzip':
+      return zlib.gunzipSync(body);
+    case 'deflate':
+      return zlib.inflateSync(body);
+    case 'br':
+      return zlib.brotliDecompressSync(body);
+    default:
+      return body;
   }
 }
 
@@ -610,13 +750,18 @@ async function start(spec: ServerSpec): Promise<Running> {
   return startNginx(bin);
 }
 
+/** Whether `spec` runs `w`: a stack's servers their own rows, the other servers the main rows. */
+function runs(spec: ServerSpec, w: Workload): boolean {
+  return spec.workloads === undefined ? w.stack !== true : spec.workloads.includes(w.id);
+}
+
 /**
  * All servers run at once (idle ones cost nothing on their shared core) and each round visits every
  * server in turn, so that noise from the rest of the machine falls on all columns alike.
  */
 async function benchAll(specs: readonly ServerSpec[], workloads: readonly Workload[]): Promise<ServerResult[]> {
   const results: ServerResult[] = [];
-  const live: { result: ServerResult; running: Running; v: Record<FileName, Validators> }[] = [];
+  const live: { spec: ServerSpec; result: ServerResult; running: Running; v: Record<FileName, Validators> }[] = [];
   try {
     for (const spec of specs) {
       const result: ServerResult = { name: spec.name, cells: new Map() };
@@ -627,11 +772,12 @@ async function benchAll(specs: readonly ServerSpec[], workloads: readonly Worklo
           '4k.bin': await validators(running.port, '4k.bin'),
           '1m.bin': await validators(running.port, '1m.bin'),
           '1g.bin': {},
+          '1m.txt': await validators(running.port, '1m.txt'),
         };
-        live.push({ result, running, v });
+        live.push({ spec, result, running, v });
         // Warm-up: let the JIT see the hot paths before anything is measured.
-        const first = workloads[0] as Workload;
-        await wrk(running.port, first, v[first.file], 1);
+        const first = workloads.find((w) => runs(spec, w));
+        if (first !== undefined) await wrk(running.port, first, v[first.file], 1);
         console.log(`started ${spec.name} on port ${running.port}`);
       } catch (err) {
         results[results.length - 1] = { ...result, error: (err as Error).message.split('\n')[0] as string };
@@ -645,7 +791,8 @@ async function benchAll(specs: readonly ServerSpec[], workloads: readonly Worklo
       const rates = new Map<string, number[]>();
       const statusErrors = new Map<string, number>();
       const probes = new Map<string, Probe>();
-      for (const { result, running, v } of live) {
+      const cast = live.filter(({ spec }) => runs(spec, w));
+      for (const { result, running, v } of cast) {
         probes.set(result.name, await probe(running.port, w, v[w.file]));
         if (streaming && result.idleRssKiB === undefined) {
           await sleep(200);
@@ -653,10 +800,10 @@ async function benchAll(specs: readonly ServerSpec[], workloads: readonly Worklo
         }
       }
       for (let r = 0; r < ROUNDS; r++) {
-        for (const { result, running, v } of live) {
+        for (const { result, running, v } of cast) {
           const pid = running.memoryPid();
           if (streaming) resetPeak(pid);
-          const run = await wrk(running.port, w, v[w.file], SECONDS);
+          const run = await wrk(running.port, w, v[w.file], Math.max(SECONDS, w.minSeconds ?? 0));
           if (streaming) result.peakRssKiB = Math.max(result.peakRssKiB ?? 0, memory(pid).hwm);
           rates.set(result.name, [...(rates.get(result.name) ?? []), run.rate]);
           statusErrors.set(result.name, (statusErrors.get(result.name) ?? 0) + run.statusErrors);
@@ -665,7 +812,7 @@ async function benchAll(specs: readonly ServerSpec[], workloads: readonly Worklo
           process.stdout.write('.');
         }
       }
-      for (const { result } of live) {
+      for (const { result } of cast) {
         result.cells.set(w.id, {
           probe: probes.get(result.name) as Probe,
           rates: rates.get(result.name) ?? [],
@@ -715,8 +862,12 @@ function table(rows: readonly (readonly string[])[]): string {
   ].join('\n');
 }
 
-function report(results: readonly ServerResult[], workloads: readonly Workload[]): string {
+function report(allResults: readonly ServerResult[], allWorkloads: readonly Workload[]): string {
   const out: string[] = [];
+  const isStackServer = (name: string): boolean => SERVER_SPECS.find((s) => s.name === name)?.workloads !== undefined;
+  // The main tables: the main columns on the main rows; the real stacks have a table of their own below.
+  const results = allResults.filter((r) => !isStackServer(r.name));
+  const workloads = allWorkloads.filter((w) => w.stack !== true);
   const names = results.map((r) => r.name);
   const byName = new Map(results.map((r) => [r.name, r]));
   out.push(
@@ -734,12 +885,12 @@ function report(results: readonly ServerResult[], workloads: readonly Workload[]
       ]),
     ]),
   );
-  const errors = results.filter((r) => r.error !== undefined);
+  const errors = allResults.filter((r) => r.error !== undefined);
   if (errors.length > 0) {
     out.push('');
     for (const r of errors) out.push(`n/a ${r.name}: ${r.error}`);
   }
-  const wrong = results.flatMap((r) =>
+  const wrong = allResults.flatMap((r) =>
     [...r.cells]
       .filter(([, c]) => !c.probe.ok)
       .map(([id, c]) => `${r.name} on ${id}: ${c.probe.status}, ${c.probe.note}`),
@@ -790,6 +941,9 @@ function report(results: readonly ServerResult[], workloads: readonly Workload[]
       ]),
     );
   }
+
+  out.push(...stackReport(allResults, allWorkloads));
+  out.push(...roundsReport(allResults, allWorkloads));
 
   const withMemory = results.filter((r) => r.peakRssKiB !== undefined);
   if (withMemory.length > 0) {
@@ -941,13 +1095,86 @@ async function benchPrecompressed(serverFilter: string[] | undefined, workloadFi
   for (const line of wrong) console.log(`- wrong: ${line}`);
 }
 
+/** The real stacks: ours and the peer behind the same middleware, and their ratio. */
+function stackReport(results: readonly ServerResult[], workloads: readonly Workload[]): string[] {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const rows: string[][] = [];
+  for (const stack of STACKS) {
+    const ours = byName.get(stack.ours);
+    const peer = byName.get(stack.peer);
+    if (ours === undefined || peer === undefined) continue;
+    for (const w of workloads.filter((x) => stack.workloads.includes(x.id))) {
+      const co = ours.cells.get(w.id);
+      const cp = peer.cells.get(w.id);
+      if (co === undefined || cp === undefined) continue;
+      const peerRate = median(cp.rates);
+      // A peer that finished no request in a round (a wrong 200 of the whole body, compressed) has no ratio.
+      const ratio = peerRate > 0 ? `${(median(co.rates) / peerRate).toFixed(2)}x` : 'n/a';
+      rows.push([
+        stack.label,
+        w.label,
+        `${cellText(co, w.unit)}${codingNote(co)}`,
+        `${cellText(cp, w.unit)}${codingNote(cp)}`,
+        `${ratio}${cp.probe.ok ? '' : '*'}${co.probe.ok ? '' : '!'}`,
+      ]);
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    '',
+    'Real stacks: range-serve and the peer behind the same middleware (target >= 1.0x); `*`/`!` as above:',
+    '',
+    table([['stack', 'workload', 'range-serve', 'peer', 'ours / peer'], ...rows]),
+  ];
+}
+
+function codingNote(cell: Cell): string {
+  return (cell.probe.coding ?? '') === '' ? '' : ` (${cell.probe.coding})`;
+}
+
+/** Every round's rate, so a spread is visible, and our multipart / single range round by round. */
+function roundsReport(results: readonly ServerResult[], workloads: readonly Workload[]): string[] {
+  const out = ['', 'Per-round rates (req/s, or MB/s), in the order run:', ''];
+  const rows: string[][] = [];
+  for (const w of workloads) {
+    for (const r of results) {
+      const cell = r.cells.get(w.id);
+      if (cell === undefined) continue;
+      rows.push([w.label, r.name, cell.rates.map((x) => fmtRate(x, w.unit)).join(' / ')]);
+    }
+  }
+  if (rows.length === 0) return [];
+  out.push(table([['workload', 'server', 'rounds'], ...rows]));
+  const ours = results.filter((r) =>
+    SERVER_SPECS.find((s) => s.name === r.name && s.ours && s.workloads === undefined),
+  );
+  const multi = ours.filter((r) => r.cells.has('multi') && r.cells.has('range'));
+  if (multi.length > 0) {
+    out.push('', 'Our multipart / our single range, round by round (target >= 0.8x in every round):', '');
+    out.push(
+      table([
+        ['server', 'rounds', 'lowest'],
+        ...multi.map((r) => {
+          const m = r.cells.get('multi')?.rates ?? [];
+          const one = r.cells.get('range')?.rates ?? [];
+          const ratios = m.map((x, i) => x / (one[i] ?? NaN));
+          return [r.name, ratios.map((x) => `${x.toFixed(2)}x`).join(' / '), `${Math.min(...ratios).toFixed(2)}x`];
+        }),
+      ]),
+    );
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   ensureTools();
   if (!has('wrk')) throw new Error('wrk is required (apt-get install wrk)');
   const serverFilter = only('BENCH_SERVERS');
   const workloadFilter = only('BENCH_WORKLOADS');
   const specs = SERVER_SPECS.filter((s) => serverFilter === undefined || serverFilter.includes(s.name));
-  const workloads = WORKLOADS.filter((w) => workloadFilter === undefined || workloadFilter.includes(w.id));
+  const workloads = [...WORKLOADS, ...STACK_WORKLOADS].filter(
+    (w) => workloadFilter === undefined || workloadFilter.includes(w.id),
+  );
   if (workloads.length > 0 && specs.length > 0) {
     ensureFixtures();
     const results = await benchAll(specs, workloads);

@@ -24,7 +24,7 @@ export {
   withFileDigest,
 } from './digest.js';
 export { digestEtag, reprDigestValue, wantsSha256 } from './repr-digest.js';
-export { claimContentCoding, guardContentCodings, mergeVary } from './coding.js';
+export { claimContentCoding, guardAnsweredResponse, guardContentCodings, mergeVary } from './coding.js';
 export { type InterceptedRequest, type InterceptedResponse, interceptResponse } from './intercept.js';
 export { type DotfilesPolicy, type NormalizedOptions, normalizeOptions } from './options.js';
 export { planConditional } from './plan.js';

@@ -7,7 +7,7 @@
  * tag then never selects identity bytes (§13.1.5), while `If-None-Match` still matches it (weak
  * comparison, §13.1.2). A `Repr-Digest` of the identity bytes no longer describes what is sent, so it goes.
  */
-import type { ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
 
 const guarded = new WeakSet<ServerResponse>();
 /** The coding of the bytes range-serve itself wrote on a response ('' for identity). */
@@ -42,9 +42,11 @@ export function guardContentCodings(res: ServerResponse): void {
   };
   res.setHeader = function setHeaderWatched(this: ServerResponse, name: string, value: unknown) {
     const result = Reflect.apply(setHeader, this, [name, value]) as ServerResponse;
-    const lower = name.toLowerCase();
+    // Only these two fields can pair a coding with a strong tag; every other call costs one comparison.
+    const lower = name.length === 4 || name.length === 16 ? name.toLowerCase() : '';
+    if (lower !== 'content-encoding' && lower !== 'etag') return result;
     const coding = codingOf(res.getHeader('content-encoding'));
-    if ((lower === 'content-encoding' || lower === 'etag') && coding !== '' && coding !== ownCoding.get(res)) {
+    if (coding !== '' && coding !== ownCoding.get(res)) {
       const etag = res.getHeader('etag');
       if (typeof etag === 'string' && etag.startsWith('"')) set('etag', `W/${etag}`);
       // RFC 9530 §3: Repr-Digest covers the representation's bytes as sent, content coding included.
@@ -55,6 +57,16 @@ export function guardContentCodings(res: ServerResponse): void {
     }
     return result;
   } as ServerResponse['setHeader'];
+}
+
+/**
+ * {@link guardContentCodings} for a response range-serve answers itself on Node's response, when no later
+ * handler runs: only a layer in front can then add a coding, and it can do so only through a `writeHead`,
+ * `write` or `end` it wrapped (compression's `on-headers`), so a response with Node's own three is left unwatched.
+ */
+export function guardAnsweredResponse(res: ServerResponse): void {
+  const own = ServerResponse.prototype;
+  if (res.writeHead !== own.writeHead || res.write !== own.write || res.end !== own.end) guardContentCodings(res);
 }
 
 /** `vary` with `field` added unless it is there already (or `*` is); case-insensitive, order kept. */

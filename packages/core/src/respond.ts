@@ -36,28 +36,42 @@ export async function writeResponse(
   representation?: Representation,
   options: WriteOptions = {},
 ): Promise<void> {
-  const writer = options.writer ?? ownWriter(res);
-  const release = (): void => {
-    if (representation !== undefined) closeRepresentation(representation);
-  };
-  if (!describesRepresentation(response)) {
+  const writer = options.writer;
+  if (!describesRepresentation(response) && res.getHeaderNames().length > 0) {
     // Fields a handler set for a body must not describe an answer that has none of it.
     for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) res.removeHeader(name);
   }
   claimContentCoding(res, response.headers);
   const body = response.body;
+  if (body.type === 'none' || body.type === 'bytes') {
+    // Nothing to read: answered at once (the 304 and 412 path), with no writer or buffers made for it.
+    if (representation !== undefined) closeRepresentation(representation);
+    const bytes = body.type === 'bytes' ? body.bytes : undefined;
+    if (writer !== undefined) {
+      writer.writeHead(response.status, response.headers);
+      writer.end(bytes);
+    } else if (bytes === undefined) res.writeHead(response.status, response.headers).end();
+    else res.writeHead(response.status, response.headers).end(bytes);
+    return;
+  }
+  return writeBody(res, response, representation, options, writer ?? ownWriter(res));
+}
+
+/** {@link writeResponse} for a response with a body to read from its representation. */
+async function writeBody(
+  res: ServerResponse,
+  response: ResponseDescription,
+  representation: Representation | undefined,
+  options: WriteOptions,
+  writer: ResponseWriter,
+): Promise<void> {
+  const release = (): void => {
+    if (representation !== undefined) closeRepresentation(representation);
+  };
   let chunks: AsyncGenerator<Uint8Array, void, undefined> | undefined;
   let first: IteratorResult<Uint8Array, void> | undefined;
-  // Two read buffers used in turn only where the write's callback is sure to come: a layer that wraps
-  // `res.write` (compression) may never call it, so it gets fresh buffers.
-  const pool = writer.callsBack ? new BufferPool() : null;
+  let pool: BufferPool | null = null;
   try {
-    if (body.type === 'none' || body.type === 'bytes') {
-      release();
-      writer.writeHead(response.status, response.headers);
-      writer.end(body.type === 'bytes' ? body.bytes : undefined);
-      return;
-    }
     const whole = readWholeBody(response, representation);
     if (whole !== null) {
       const bytes = await whole;
@@ -67,9 +81,12 @@ export async function writeResponse(
       writer.end(bytes);
       return;
     }
+    // Two read buffers used in turn only where the write's callback is sure to come: a layer that wraps
+    // `res.write` (compression) may never call it, so it gets fresh buffers.
+    pool = writer.callsBack ? new BufferPool() : null;
     // The first chunk is read before the status line, so that a representation that cannot be read
     // at all still becomes an error the framework answers.
-    chunks = bodyChunks(body, representation, options, pool ?? undefined);
+    chunks = bodyChunks(response.body, representation, options, pool ?? undefined);
     first = await chunks.next();
   } catch (err) {
     release();

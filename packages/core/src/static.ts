@@ -63,6 +63,8 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
   if (typeof root !== 'string' || root === '') throw new TypeError('root must be a non-empty path');
   const base = path.resolve(root);
   let realRoot: Promise<string> | undefined;
+  /** The root's real path once known, read without waiting on the promise again. */
+  let resolvedRoot: string | undefined;
   const rootPath = (): Promise<string> => {
     // Resolved on first use and kept, so a root created after start-up still works.
     realRoot ??= realpath(base).catch((err: unknown) => {
@@ -80,7 +82,7 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
     if (parsed.kind !== 'segments') return parsed.result;
     let rootReal: string;
     try {
-      rootReal = await rootPath();
+      rootReal = resolvedRoot ?? (resolvedRoot = await rootPath());
     } catch (err) {
       if (isCode(err, MISSING)) return { kind: 'miss' };
       throw err;

@@ -4,6 +4,7 @@
  */
 import type { Representation, RangeServeOptions, ResponsePlan } from '@range-serve/core';
 import {
+  guardAnsweredResponse,
   guardContentCodings,
   type InterceptedResponse,
   interceptResponse,
@@ -29,13 +30,14 @@ export function rangeServe(rootOrOptions?: string | ExpressRangeOptions, maybeOp
   const server = rangeServer<Response>(rootOrOptions, maybeOptions);
 
   return function rangeServeMiddleware(req: Request, res: Response, next: NextFunction): void {
-    if (req.method === 'GET' || req.method === 'HEAD') guardContentCodings(res);
     server.answer(requestOf(req), { res, getHeader: (name) => res.getHeader(name) }).then((outcome) => {
       if (outcome.kind === 'respond') {
+        guardAnsweredResponse(res);
         writeResponse(res, outcome.response, outcome.representation).catch(next);
         return;
       }
       if (req.method === 'GET' || req.method === 'HEAD') {
+        guardContentCodings(res);
         serveSendFile(req, res, planLaterHandlers(req, res, server.options));
       }
       next();

@@ -120,7 +120,7 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
     release();
     throw err;
   }
-  if (!describesRepresentation(response)) {
+  if (!describesRepresentation(response) && ctx.res.getHeaderNames().length > 0) {
     // Fields a handler set for a body must not describe an answer that has none of it.
     for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) ctx.remove(name);
   }
