@@ -20,6 +20,7 @@ export interface LogEntry {
   readonly url: string;
   readonly range: string | undefined;
   readonly ifRange: string | undefined;
+  /** The status sent, or 0 when the client went away before any answer was written. */
   readonly status: number;
   readonly contentRange: string | undefined;
   /** The request's `Upload-Offset` (an append says where its content starts). */
@@ -110,7 +111,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
           url,
           range: req.headers.range,
           ifRange: typeof req.headers['if-range'] === 'string' ? req.headers['if-range'] : undefined,
-          status: res.statusCode,
+          status: res.headersSent ? res.statusCode : 0,
           contentRange: header('content-range'),
           uploadOffset: typeof req.headers['upload-offset'] === 'string' ? req.headers['upload-offset'] : undefined,
           answeredOffset: header('upload-offset'),
