@@ -272,8 +272,8 @@ describe('receiving content', () => {
     const req = new PassThrough();
     const failure = new Error('EIO: i/o error, write');
     const file = {
-      write: () => Promise.reject(failure),
-      sync: () => Promise.resolve(),
+      writev: () => Promise.reject(failure),
+      datasync: () => Promise.resolve(),
       truncate: () => Promise.resolve(),
     };
     const received = receiveContent(req as never, {

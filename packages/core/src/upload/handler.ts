@@ -253,6 +253,12 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     creation: string | undefined,
   ): Promise<void> {
     if (outcome !== 'complete') {
+      // tus: an upload is complete once its offset reaches its length, however the request that brought
+      // the last byte ended; a client that then sees offset = length in a HEAD sends nothing more.
+      const allIn = state.length !== undefined && state.offset === state.length;
+      if (protocol.kind === 'tus' && allIn && outcome !== 'checksum-mismatch' && outcome !== 'too-large') {
+        return complete(req, res, protocol, state, creation);
+      }
       if (outcome === 'taken-over' || outcome === 'aborted') return; // the connection is gone
       const pastLength = outcome === 'too-large' && state.length !== undefined && state.length <= normalized.maxSize;
       if (pastLength && protocol.kind === 'draft') {

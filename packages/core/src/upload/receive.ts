@@ -24,14 +24,36 @@ export interface ReceiveOptions {
   /** Registers the take-over callback with the lock. */
   readonly onInterrupt: (interrupt: () => void) => void;
   /**
-   * Called after an fsync every {@link CHECKPOINT_BYTES} of a long body (not with a checksum, whose
-   * bytes are unverified until the end), with the bytes now durable, to record the offset.
+   * Called after a background fdatasync once {@link CHECKPOINT_BYTES} more of a long body are durable
+   * (not with a checksum, whose bytes are unverified until the end), with the bytes now durable, to
+   * record the offset. Never called concurrently, and always settled before the promise resolves.
    */
   readonly onCheckpoint?: ((durable: number) => Promise<void>) | undefined;
 }
 
 /** How many bytes of a long body may arrive between two durable checkpoints. */
 export const CHECKPOINT_BYTES = 8 * 1024 * 1024;
+
+/** A background fdatasync starts once this many bytes were written since the last one. */
+const FLUSH_BYTES = 1024 * 1024;
+
+/** Buffers handed to one writev (Linux's IOV_MAX). */
+const WRITEV_MAX = 1024;
+
+/** The buffers of `batch` from byte `skip` on (after a short writev). */
+function remainder(batch: readonly Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = skip;
+  for (const chunk of batch) {
+    if (left >= chunk.byteLength) {
+      left -= chunk.byteLength;
+      continue;
+    }
+    out.push(left > 0 ? chunk.subarray(left) : chunk);
+    left = 0;
+  }
+  return out;
+}
 
 /** What came of the content: the outcome and the bytes now durable after `start`. */
 export interface ReceiveResult {
@@ -65,7 +87,9 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
     let accepted = 0; // bytes taken into the queue (all within maxBytes)
     let written = 0;
     let writing = false;
-    let checkpoint = 0;
+    let checkpoint = 0; // bytes recorded durably through onCheckpoint
+    let flushed = 0; // bytes covered by the last background fdatasync
+    let flushing: Promise<void> | undefined;
     let outcome: BodyOutcome | undefined;
     let failure: unknown;
     let idle: NodeJS.Timeout | undefined;
@@ -126,24 +150,23 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
       writing = true;
       try {
         while (queue.length > 0 && failure === undefined) {
-          const chunk = queue.shift() as Buffer;
-          queued -= chunk.byteLength;
+          // Everything queued goes down in one positioned writev (at most IOV_MAX buffers).
+          const batch = queue.splice(0, WRITEV_MAX);
+          let size = 0;
+          for (const chunk of batch) size += chunk.byteLength;
+          queued -= size;
           let done = 0;
-          while (done < chunk.byteLength) {
-            const { bytesWritten } = await file.write(chunk, done, chunk.byteLength - done, start + written + done);
+          while (done < size) {
+            const rest = done === 0 ? batch : remainder(batch, done);
+            const { bytesWritten } = await file.writev(rest, start + written + done);
             done += bytesWritten;
           }
-          written += chunk.byteLength;
-          if (options.onCheckpoint !== undefined && hash === undefined && written - checkpoint >= CHECKPOINT_BYTES) {
-            // A durable point in a long body: a crash from here on loses at most what follows it.
-            await file.sync();
-            checkpoint = written;
-            await options.onCheckpoint(written);
-          }
+          written += size;
+          flushInBackground();
           if (queued <= HIGH_WATER / 2 && outcome === undefined && req.isPaused()) req.resume();
         }
       } catch (err) {
-        failure = err;
+        failure ??= err;
         stop('aborted');
       } finally {
         writing = false;
@@ -151,11 +174,43 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
       if (outcome !== undefined && (queue.length === 0 || failure !== undefined) && !writing) await finish();
     }
 
+    /**
+     * Starts an fdatasync of what is written so far while the body keeps arriving, so the disk works
+     * alongside the network and the final fsync has little left to do. Once durable, every
+     * CHECKPOINT_BYTES of it are recorded as the upload's offset (a crash loses at most what follows).
+     * Nothing is acknowledged from here: the response waits for the final sync in finish().
+     */
+    function flushInBackground(): void {
+      if (flushing !== undefined || failure !== undefined || outcome !== undefined) return;
+      if (written - flushed < FLUSH_BYTES) return;
+      const target = written;
+      flushing = (async () => {
+        await file.datasync();
+        flushed = target;
+        if (options.onCheckpoint !== undefined && hash === undefined && target - checkpoint >= CHECKPOINT_BYTES) {
+          checkpoint = target;
+          await options.onCheckpoint(target);
+        }
+      })().then(
+        () => {
+          flushing = undefined;
+          flushInBackground();
+        },
+        (err: unknown) => {
+          flushing = undefined;
+          failure ??= err;
+          stop('aborted');
+        },
+      );
+    }
+
     let finished = false;
     async function finish(): Promise<void> {
       if (finished) return;
       finished = true;
       try {
+        // A background flush may still be recording a checkpoint: the final commit comes after it.
+        await flushing;
         if (failure !== undefined) throw failure;
         let kept = written;
         let final = outcome as BodyOutcome;
@@ -168,7 +223,8 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
             if (final === 'complete') final = 'checksum-mismatch';
           }
         }
-        await file.sync();
+        // fdatasync: the data and the file size, which is all an offset needs.
+        await file.datasync();
         resolve({ outcome: final, received: kept });
       } catch (err) {
         reject(err);

@@ -1,0 +1,467 @@
+/**
+ * Side-by-side upload benchmark: range-serve's resumable uploads (Express, Koa, plain node:http) against
+ * @tus/server with @tus/file-store, all speaking tus 1.0.0 into a directory on the same file system.
+ * Rows: MB/s for 1 GiB in one PATCH and in 8 MiB PATCHes, creations per second, HEADs per second, plus
+ * what the disk itself sustains with an fsync (the ceiling of any durable upload). Each server is a
+ * child process pinned to one core, the clients run on the other; each round visits every server in
+ * turn, and every upload is checked (final offset, stored bytes) before its time counts.
+ *
+ * Run: npm run bench:uploads (builds first). Environment: BENCH_QUICK=1 (one round), UPLOAD_BENCH_ROUNDS
+ * (default 3), UPLOAD_BENCH_SECONDS (default 3, for the rate rows), UPLOAD_BENCH_SERVERS=a,b,
+ * UPLOAD_BENCH_ROWS=one-patch,chunked,create,head. See bench/README.md, "Uploads".
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..');
+const QUICK = process.env.BENCH_QUICK === '1';
+const ROUNDS = Number(process.env.UPLOAD_BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+const SECONDS = Number(process.env.UPLOAD_BENCH_SECONDS ?? (QUICK ? 2 : 3));
+const only = (name: string): string[] | undefined => process.env[name]?.split(',').filter(Boolean);
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const UPLOAD = GiB;
+const CHUNK = 8 * MiB;
+const CONNECTIONS = 16;
+const TUS = { 'tus-resumable': '1.0.0' } as const;
+const PATCH = { ...TUS, 'content-type': 'application/offset+octet-stream' } as const;
+
+const SERVERS = ['rs-express', 'rs-koa', 'rs-node', 'tus-server'].filter(
+  (s) => only('UPLOAD_BENCH_SERVERS')?.includes(s) ?? true,
+);
+const PEER = 'tus-server';
+
+interface Row {
+  readonly id: string;
+  readonly label: string;
+  readonly unit: 'MB/s' | 'req/s';
+  /** One measurement against the server on `port` with its upload directory; returns the rate. */
+  readonly run: (port: number, directory: string, check: boolean) => Promise<number>;
+}
+
+const ALL_ROWS: readonly Row[] = [
+  { id: 'one-patch', label: '1 GiB in one PATCH', unit: 'MB/s', run: (p, d, c) => upload(p, d, UPLOAD, c) },
+  { id: 'chunked', label: '1 GiB in 8 MiB PATCHes', unit: 'MB/s', run: (p, d, c) => upload(p, d, CHUNK, c) },
+  { id: 'create', label: `creations (POST), ${CONNECTIONS} connections`, unit: 'req/s', run: (p) => creations(p) },
+  { id: 'head', label: `HEAD (offset), ${CONNECTIONS} connections`, unit: 'req/s', run: (p) => heads(p) },
+];
+const ROWS = ALL_ROWS.filter((r) => only('UPLOAD_BENCH_ROWS')?.includes(r.id) ?? true);
+
+// ---------------------------------------------------------------------------------------------------
+// Processes
+
+const children = new Set<ChildProcess>();
+function killAll(): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  children.clear();
+}
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(128 + (os.constants.signals[signal] ?? 0));
+  });
+}
+
+function has(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Servers on cpu 1, this process (the clients) on cpu 0, when there are two cores. */
+const PIN = has('taskset') && os.availableParallelism() >= 2;
+function pinned(cpu: number, argv: readonly string[]): [string, string[]] {
+  return PIN ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0] as string, argv.slice(1)];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Running {
+  readonly name: string;
+  readonly port: number;
+  readonly directory: string;
+  readonly child: ChildProcess;
+}
+
+async function start(name: string, directory: string): Promise<Running> {
+  const port = await freePort();
+  fs.mkdirSync(directory, { recursive: true });
+  const [cmd, args] = pinned(1, [
+    process.execPath,
+    '--import',
+    'tsx',
+    path.join(HERE, 'upload-servers.ts'),
+    name,
+    String(port),
+    directory,
+  ]);
+  const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ready = await new Promise<boolean>((resolve) => {
+    let out = '';
+    const timer = setTimeout(() => resolve(false), 30_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    child.once('exit', () => resolve(false));
+  });
+  if (!ready) {
+    child.kill('SIGKILL');
+    throw new Error(`${name} did not start: ${stderr.trim().split('\n').slice(0, 5).join('\n')}`);
+  }
+  return { name, port, directory, child };
+}
+
+async function stop(running: Running): Promise<void> {
+  const { child } = running;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+  children.delete(child);
+}
+
+/** Removes every upload the server stored. */
+function wipe(directory: string): void {
+  for (const name of fs.readdirSync(directory)) fs.rmSync(path.join(directory, name), { recursive: true, force: true });
+}
+
+/**
+ * Before each measurement: the directory empty and the disk idle (sync(1) writes back whatever is
+ * dirty, ours or anyone's), so no server pays for the write-back of a peer that does not fsync.
+ */
+function settle(directory: string): void {
+  wipe(directory);
+  spawnSync('sync', { stdio: 'ignore' });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Clients
+
+interface Reply {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+}
+
+function request(
+  agent: http.Agent,
+  port: number,
+  method: string,
+  target: string,
+  headers: http.OutgoingHttpHeaders,
+  body?: (req: http.ClientRequest) => void,
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body === undefined) req.end();
+    else body(req);
+  });
+}
+
+/** The bytes uploaded: one random 8 MiB block, repeated (random so that nothing can compress it). */
+const BLOCK = randomFillSync(Buffer.alloc(CHUNK));
+
+/** Writes `length` bytes of the repeated block into `req`, with backpressure, then ends it. */
+function stream(req: http.ClientRequest, length: number): void {
+  let sent = 0;
+  const more = (): void => {
+    while (sent < length) {
+      const n = Math.min(BLOCK.length, length - sent);
+      sent += n;
+      if (!req.write(n === BLOCK.length ? BLOCK : BLOCK.subarray(0, n))) return void req.once('drain', more);
+    }
+    req.end();
+  };
+  more();
+}
+
+async function create(agent: http.Agent, port: number, length: number): Promise<string> {
+  const created = await request(agent, port, 'POST', '/files', { ...TUS, 'upload-length': String(length) });
+  const location = created.headers.location;
+  if (created.status !== 201 || location === undefined) throw new Error(`creation answered ${created.status}`);
+  return new URL(location, 'http://127.0.0.1').pathname;
+}
+
+/** Uploads UPLOAD bytes in PATCHes of `each`; MB/s from the first PATCH to the last answer. */
+async function upload(port: number, directory: string, each: number, check: boolean): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const location = await create(agent, port, UPLOAD);
+    const started = process.hrtime.bigint();
+    let offset = 0;
+    while (offset < UPLOAD) {
+      const n = Math.min(each, UPLOAD - offset);
+      const res = await request(
+        agent,
+        port,
+        'PATCH',
+        location,
+        { ...PATCH, 'upload-offset': String(offset), 'content-length': String(n) },
+        (req) => stream(req, n),
+      );
+      if (res.status !== 204 || res.headers['upload-offset'] !== String(offset + n)) {
+        throw new Error(`PATCH at ${offset} answered ${res.status}, Upload-Offset ${res.headers['upload-offset']}`);
+      }
+      offset += n;
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (check) verifyStored(directory, location);
+    wipe(directory);
+    return UPLOAD / 1e6 / seconds;
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** The stored file holds exactly the bytes sent. */
+function verifyStored(directory: string, location: string): void {
+  const file = path.join(directory, path.basename(location));
+  const fd = fs.openSync(file, 'r');
+  try {
+    if (fs.fstatSync(fd).size !== UPLOAD) throw new Error(`${file}: ${fs.fstatSync(fd).size} bytes stored`);
+    const scratch = Buffer.alloc(BLOCK.length);
+    for (let at = 0; at < UPLOAD; at += BLOCK.length) {
+      const n = fs.readSync(fd, scratch, 0, BLOCK.length, at);
+      if (n !== BLOCK.length || !scratch.equals(BLOCK)) throw new Error(`${file}: wrong bytes at ${at}`);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Creations per second: wrk with POST requests over CONNECTIONS connections. */
+async function creations(port: number): Promise<number> {
+  const [cmd, args] = pinned(0, [
+    'wrk',
+    '-t1',
+    `-c${CONNECTIONS}`,
+    `-d${SECONDS}s`,
+    '-s',
+    path.join(HERE, 'upload-create.lua'),
+    `http://127.0.0.1:${port}/files`,
+  ]);
+  const out = spawnSync(cmd, args, { encoding: 'utf8' });
+  const line = /WRK_JSON (\{.*\})/.exec(out.stdout)?.[1];
+  if (line === undefined) throw new Error(`wrk: ${out.stderr || out.stdout}`);
+  const r = JSON.parse(line) as { requests: number; duration_us: number; status_errors: number; timeout: number };
+  if (r.status_errors > 0) throw new Error(`${r.status_errors} creations were refused`);
+  return r.requests / (r.duration_us / 1e6);
+}
+
+/**
+ * HEADs per second over CONNECTIONS keep-alive sockets, one request in flight on each. wrk cannot
+ * read HEAD answers, so this client writes raw requests and counts the answers' header blocks (a HEAD
+ * answer has no body), checking each status line.
+ */
+async function heads(port: number): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const location = await create(agent, port, 1024);
+  const probe = await request(agent, port, 'HEAD', location, TUS);
+  agent.destroy();
+  if (probe.status !== 200 || probe.headers['upload-offset'] !== '0') throw new Error(`HEAD answered ${probe.status}`);
+  const raw = Buffer.from(`HEAD ${location} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n\r\n`);
+  const deadline = Date.now() + SECONDS * 1000;
+  let answered = 0;
+  let wrong = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from(
+      { length: CONNECTIONS },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const socket = net.connect(port, '127.0.0.1');
+          let pending: Buffer = Buffer.alloc(0);
+          socket.on('error', reject);
+          socket.on('connect', () => socket.write(raw));
+          socket.on('data', (chunk: Buffer) => {
+            pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+            let end: number;
+            while ((end = pending.indexOf('\r\n\r\n')) >= 0) {
+              if (!pending.subarray(0, 13).equals(Buffer.from('HTTP/1.1 200 '))) wrong++;
+              answered++;
+              pending = pending.subarray(end + 4);
+              if (Date.now() < deadline) socket.write(raw);
+              else return void socket.end(() => resolve());
+            }
+          });
+        }),
+    ),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (wrong > 0) throw new Error(`${wrong} HEADs answered other than 200`);
+  return answered / seconds;
+}
+
+/** What the disk sustains: 1 GiB written in 8 MiB steps, each followed by an fdatasync, and with one at the end. */
+function diskCeiling(directory: string): { perChunk: number; once: number } {
+  const file = path.join(directory, 'disk-probe');
+  const fd = fs.openSync(file, 'w');
+  try {
+    const time = (syncEach: boolean): number => {
+      const started = process.hrtime.bigint();
+      for (let at = 0; at < UPLOAD; at += BLOCK.length) {
+        fs.writeSync(fd, BLOCK, 0, BLOCK.length, at);
+        if (syncEach) fs.fdatasyncSync(fd);
+      }
+      fs.fdatasyncSync(fd);
+      return UPLOAD / 1e6 / (Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    const perChunk = time(true);
+    fs.ftruncateSync(fd, 0);
+    const once = time(false);
+    return { perChunk, once };
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Report
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function rate(value: number, unit: Row['unit']): string {
+  if (unit === 'MB/s') return `${Math.round(value).toLocaleString('en-US')} MB/s`;
+  return value >= 10_000
+    ? `${(value / 1000).toFixed(1)}k`
+    : value >= 1000
+      ? `${(value / 1000).toFixed(2)}k`
+      : value.toFixed(0);
+}
+
+function cell(values: readonly number[], unit: Row['unit']): string {
+  if (values.length === 0) return 'n/a';
+  const m = median(values);
+  const spread = values.length > 1 ? ((Math.max(...values) - Math.min(...values)) / 2 / m) * 100 : 0;
+  return values.length > 1 ? `${rate(m, unit)} ±${spread.toFixed(0)}%` : rate(m, unit);
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'range-serve-upload-bench-'));
+  const results = new Map<string, number[]>(); // `${row}/${server}` -> rates
+  const failures: string[] = [];
+  console.log(
+    `upload bench: ${SERVERS.join(', ')}; ${ROUNDS} round(s), ${SECONDS} s per rate cell, servers on cpu 1, clients on cpu 0${PIN ? '' : ' (not pinned)'}`,
+  );
+  console.log(`directory ${root} (${spawnSync('df', ['-T', root], { encoding: 'utf8' }).stdout.split('\n')[1] ?? ''})`);
+  const ceilings: { perChunk: number; once: number }[] = [];
+  try {
+    const running: Running[] = [];
+    for (const name of SERVERS) running.push(await start(name, path.join(root, name)));
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        ceilings.push(diskCeiling(root));
+        for (const [r, row] of ROWS.entries()) {
+          // The order turns every row and round, so no server always follows the same one.
+          const shift = (round + r) % running.length;
+          for (const server of [...running.slice(shift), ...running.slice(0, shift)]) {
+            settle(server.directory);
+            const key = `${row.id}/${server.name}`;
+            try {
+              const value = await row.run(server.port, server.directory, round === 0);
+              results.set(key, [...(results.get(key) ?? []), value]);
+              console.log(`  round ${round + 1} ${row.id} ${server.name}: ${rate(value, row.unit)}`);
+            } catch (err) {
+              failures.push(`${server.name} on ${row.id}: ${(err as Error).message}`);
+              console.log(`  round ${round + 1} ${row.id} ${server.name}: FAILED ${(err as Error).message}`);
+            }
+            wipe(server.directory);
+          }
+        }
+      }
+    } finally {
+      for (const server of running) await stop(server);
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+
+  console.log('\nUploads (tus 1.0.0), median of the rounds ± half the spread:\n');
+  console.log(
+    table(
+      ['row', ...SERVERS],
+      ROWS.map((row) => [row.label, ...SERVERS.map((s) => cell(results.get(`${row.id}/${s}`) ?? [], row.unit))]),
+    ),
+  );
+  if (SERVERS.includes(PEER)) {
+    const ours = SERVERS.filter((s) => s !== PEER);
+    console.log(`\nRatios (ours / ${PEER}, medians of this run):\n`);
+    console.log(
+      table(
+        ['row', ...ours.map((s) => `${s} / ${PEER}`)],
+        ROWS.map((row) => {
+          const peer = results.get(`${row.id}/${PEER}`) ?? [];
+          return [
+            row.label,
+            ...ours.map((s) => {
+              const mine = results.get(`${row.id}/${s}`) ?? [];
+              return mine.length === 0 || peer.length === 0 ? 'n/a' : `${(median(mine) / median(peer)).toFixed(2)}x`;
+            }),
+          ];
+        }),
+      ),
+    );
+  }
+  console.log(
+    `\nThe disk (same directory, this process): 1 GiB with an fdatasync after every 8 MiB ${cell(
+      ceilings.map((c) => c.perChunk),
+      'MB/s',
+    )}; with one fdatasync at the end ${cell(
+      ceilings.map((c) => c.once),
+      'MB/s',
+    )}. @tus/server does not fsync; range-serve acknowledges no offset before its bytes are fsynced.`,
+  );
+  if (failures.length > 0) {
+    console.log(`\nFailures:\n${failures.map((f) => `- ${f}`).join('\n')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
