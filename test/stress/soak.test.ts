@@ -21,8 +21,9 @@ const SIZE = 2 * 1024 * 1024;
 /** "Flat": the last window's median may exceed the first window's highest sample by this much. */
 const FD_SLACK = 8;
 // Resident memory also holds what glibc's arenas and V8's committed spaces keep after 8 GiB of buffers
-// have come and gone; the precise leak checks are the live heap and ArrayBuffer memory after a GC, before and after the load.
-const RSS_SLACK_MIB = 48;
+// have come and gone (measured: +30 to +53 MiB over the minute while the live heap and ArrayBuffers after
+// a GC stay flat); the precise leak checks are those two, before and after the load (LIVE_SLACK_MIB).
+const RSS_SLACK_MIB = 64;
 const LIVE_SLACK_MIB = 8;
 
 type Kind =
