@@ -29,7 +29,7 @@ export { type InterceptedRequest, type InterceptedResponse, interceptResponse } 
 export { type DotfilesPolicy, type NormalizedOptions, normalizeOptions } from './options.js';
 export { planConditional } from './plan.js';
 export { closeRepresentation, contentEtag, type RepresentationInfo } from './representation.js';
-export { type ResponseWriter, type WriteOptions, writeResponse } from './respond.js';
+export { removeStaleContentHeaders, type ResponseWriter, type WriteOptions, writeResponse } from './respond.js';
 export {
   CONTENT_HEADERS,
   describesRepresentation,

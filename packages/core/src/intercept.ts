@@ -10,9 +10,9 @@ import onFinished from 'on-finished';
 import { SequentialBody } from './body.js';
 import { claimContentCoding } from './coding.js';
 import type { NormalizedOptions } from './options.js';
-import { type ResponseWriter, writeResponse } from './respond.js';
+import { removeStaleContentHeaders, type ResponseWriter, writeResponse } from './respond.js';
 import type { Representation } from './representation.js';
-import { CONTENT_HEADERS, type ResponseDescription } from './response.js';
+import type { ResponseDescription } from './response.js';
 import { type AutomaticEtag, type HandlerOutcome, planHandlerBody, planHandlerFile, wholeFilePath } from './serve.js';
 
 /** The request a handler's response is planned for. */
@@ -89,9 +89,7 @@ export function interceptResponse<Res>(
   }
 
   function writeHeadOf(response: ResponseDescription): void {
-    if (response.status !== 200 && response.status !== 206) {
-      for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) res.removeHeader(name);
-    }
+    removeStaleContentHeaders(res, response);
     claimContentCoding(res, response.headers);
     writer.writeHead(response.status, response.headers);
   }

@@ -37,10 +37,7 @@ export async function writeResponse(
   options: WriteOptions = {},
 ): Promise<void> {
   const writer = options.writer;
-  if (!describesRepresentation(response) && res.getHeaderNames().length > 0) {
-    // Fields a handler set for a body must not describe an answer that has none of it.
-    for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) res.removeHeader(name);
-  }
+  removeStaleContentHeaders(res, response);
   claimContentCoding(res, response.headers);
   const body = response.body;
   if (body.type === 'none' || body.type === 'bytes') {
@@ -95,6 +92,15 @@ async function writeBody(
   }
   writer.writeHead(response.status, response.headers);
   await stream(res, writer, chunks, first, pool).finally(release);
+}
+
+/**
+ * Removes the body fields (Content-Type, Content-Length, ...) a handler set on `res` when `response` is
+ * an answer without that body (304, 412, 416, a refusal): they must not describe what is not sent.
+ */
+export function removeStaleContentHeaders(res: ServerResponse, response: ResponseDescription): void {
+  if (describesRepresentation(response) || res.getHeaderNames().length === 0) return;
+  for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) res.removeHeader(name);
 }
 
 /** Writes the remaining chunks with backpressure from `write()`'s answer and `'drain'`, stopping when the client goes. */

@@ -6,10 +6,8 @@ import type { ServerResponse } from 'node:http';
 import { Readable, Stream } from 'node:stream';
 import type { RangeServeOptions, Representation, ResponseDescription, ResponsePlan } from '@range-serve/core';
 import {
-  CONTENT_HEADERS,
   claimContentCoding,
   guardContentCodings,
-  describesRepresentation,
   type HandlerBody,
   type HandlerOutcome,
   type NormalizedOptions,
@@ -19,6 +17,7 @@ import {
   planSendRange,
   rangeServer,
   readWholeBody,
+  removeStaleContentHeaders,
   type ServeRequest,
   wholeFilePath,
 } from '@range-serve/core/adapter';
@@ -120,10 +119,7 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
     release();
     throw err;
   }
-  if (!describesRepresentation(response) && ctx.res.getHeaderNames().length > 0) {
-    // Fields a handler set for a body must not describe an answer that has none of it.
-    for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) ctx.remove(name);
-  }
+  removeStaleContentHeaders(ctx.res, response);
   const typed = ctx.res.hasHeader('content-type');
   claimContentCoding(ctx.res, response.headers);
   if (body instanceof Readable) {
