@@ -5,15 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { formatHttpDate } from '@range-serve/core';
-import { type RawResponse, request } from '../helpers/http.ts';
+import type { RawResponse } from '../helpers/http.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
-import type { RunningServer, ServerFactory, ServerSetup } from './scenarios.ts';
+import { servedBy } from './serve.ts';
+import type { ServerFactory } from './scenarios.ts';
 
 /** The fixture tree: originals, their variants (each with its own mtime), and the traps. */
 function makeTree() {
@@ -71,16 +71,7 @@ export function precompressedCases(factory: ServerFactory): void {
     const tree = makeTree();
     after(() => tree.remove());
 
-    function serve(setup: () => ServerSetup): () => RunningServer {
-      let server: RunningServer | undefined;
-      before(async () => {
-        server = await factory(setup());
-      });
-      after(async () => server?.close());
-      return () => server as RunningServer;
-    }
-    const get = (s: () => RunningServer, target: string, headers: IncomingHttpHeaders = {}, method = 'GET') =>
-      request(s().baseUrl, target, { method, headers });
+    const { serve, get } = servedBy(factory);
 
     const s = serve(() => ({ root: tree.root, options: { precompressed: true, extensions: ['html'] } }));
     const gzipFirst = serve(() => ({ root: tree.root, options: { precompressed: ['gzip', 'br'] } }));

@@ -4,19 +4,18 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { contentEtag } from '@range-serve/core/adapter';
 import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
-import { type RawResponse, request } from '../helpers/http.ts';
+import type { RawResponse } from '../helpers/http.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
+import { servedBy } from './serve.ts';
 import { precompressedCases } from './precompressed.ts';
 import {
   BODY,
   GZIP_BODY,
   JSON_BODY,
   OWN_ETAG,
-  type RunningServer,
   SCENARIOS,
   STORE_FAILS_AT,
   STORE_SIZE,
@@ -34,18 +33,7 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
     const fx: Fixtures = makeFixtures();
     after(() => fx.remove());
 
-    /** Starts a server for `setup` around the tests of one describe block. */
-    function serve(setup: () => ServerSetup): () => RunningServer {
-      let server: RunningServer | undefined;
-      before(async () => {
-        server = await factory(setup());
-      });
-      after(async () => server?.close());
-      return () => server as RunningServer;
-    }
-
-    const get = (s: () => RunningServer, target: string, headers: IncomingHttpHeaders = {}, method = 'GET') =>
-      request(s().baseUrl, target, { method, headers });
+    const { serve, get } = servedBy(factory);
 
     function assertNoCanary(res: RawResponse): void {
       assert.equal(res.body.includes(fx.canary), false, 'a byte of the canary outside the root was sent');
