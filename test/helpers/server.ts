@@ -5,10 +5,13 @@ import type { AddressInfo } from 'node:net';
 import type { RunningServer } from '../conformance/scenarios.ts';
 
 /** Serves `listener` on a fresh port; `close()` ends every connection, hung ones included. */
-export async function listen(listener: RequestListener): Promise<RunningServer> {
-  const server = http.createServer(listener);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+export function listen(listener: RequestListener): Promise<RunningServer> {
+  return running(http.createServer(listener).listen(0, '127.0.0.1'));
+}
+
+/** `server`, once it listens, as a running server whose `close()` ends every connection, hung ones included. */
+export async function running(server: http.Server): Promise<RunningServer> {
+  if (!server.listening) await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}`,

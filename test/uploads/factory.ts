@@ -1,11 +1,10 @@
 /** Servers for the upload conformance suite: `resumableUploads` mounted at `/files` on each framework major. */
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { resumableUploads as expressUploads, type ResumableUploadOptions } from '@range-serve/express';
 import { resumableUploads as koaUploads } from '@range-serve/koa';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type Koa from 'koa';
 import mount from 'koa-mount';
+import { running } from '../helpers/server.ts';
 
 /** A started server. */
 export interface RunningServer {
@@ -22,19 +21,6 @@ export interface UploadSetup {
 
 /** Starts an app with `resumableUploads(setup.options)` under `/files`. */
 export type UploadServerFactory = (setup: UploadSetup) => Promise<RunningServer>;
-
-async function started(server: import('node:http').Server): Promise<RunningServer> {
-  if (!server.listening) await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 function drain(req: import('node:http').IncomingMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -60,7 +46,7 @@ export function expressUploadFactory(express: () => Express): UploadServerFactor
       if (res.headersSent) res.destroy();
       else res.status(500).type('text/plain').send('error');
     });
-    return started(app.listen(0, '127.0.0.1'));
+    return running(app.listen(0, '127.0.0.1'));
   };
 }
 
@@ -90,6 +76,6 @@ export function koaUploadFactory(KoaClass: new () => Koa): UploadServerFactory {
       ctx.type = 'text/plain';
       ctx.body = 'fallthrough';
     });
-    return started(app.listen(0, '127.0.0.1'));
+    return running(app.listen(0, '127.0.0.1'));
   };
 }
