@@ -3,7 +3,7 @@
  * tus 1.0.0 and every draft interop version, exact statuses, headers and bytes over raw node:http.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -267,7 +267,6 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
       it('checksum: a matching sha1 or sha256 is stored, a mismatch is a 460 whose bytes are not kept', async () => {
         const location = await createTus(s.url(), 10);
         const patch = { ...TUS, 'content-type': 'application/offset+octet-stream' };
-        const { createHash } = await import('node:crypto');
         const digest = (algorithm: string, text: string) => createHash(algorithm).update(text).digest('base64');
         const good = await send(
           s.url(),
@@ -833,7 +832,6 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(res.headers['content-disposition'], 'attachment; filename="clip.mp4"');
         assert.equal(res.headers['accept-ranges'], 'bytes');
         assert.match(res.headers.etag ?? '', /^"[0-9a-f-]+"$/);
-        const { createHash } = await import('node:crypto');
         assert.equal(res.headers['repr-digest'], `sha-256=:${createHash('sha256').update(content).digest('base64')}:`);
       });
 
@@ -851,6 +849,68 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         const multi = await send(s.url(), location, 'GET', { range: 'bytes=0-9,20-29' });
         assert.equal(multi.status, 206);
         assert.match(multi.headers['content-type'] ?? '', /^multipart\/byteranges; boundary=/);
+      });
+
+      it('Repr-Digest is the SHA-256 of the stored bytes after a cut append and a refused checksum', async () => {
+        const bytes = randomBytes(3000);
+        const at = await createTus(s.url(), bytes.length);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+        const open = await openRequest(
+          s.url(),
+          at,
+          'PATCH',
+          { ...patch, 'upload-offset': '0', 'content-length': '2000' },
+          bytes.subarray(0, 700),
+        );
+        await pause(150);
+        open.cut();
+        assert.equal(await open.reply, null);
+        await pause(100);
+        assert.equal((await send(s.url(), at, 'HEAD', TUS)).headers['upload-offset'], '700');
+        const refused = await send(
+          s.url(),
+          at,
+          'PATCH',
+          {
+            ...patch,
+            'upload-offset': '700',
+            'upload-checksum': `sha1 ${createHash('sha1').update('not these bytes').digest('base64')}`,
+          },
+          bytes.subarray(700, 1500),
+        );
+        assert.equal(refused.status, 460);
+        const rest = await send(s.url(), at, 'PATCH', { ...patch, 'upload-offset': '700' }, bytes.subarray(700));
+        assert.equal(rest.status, 204);
+        assert.equal(rest.headers['upload-offset'], '3000');
+        const got = await send(s.url(), at, 'GET');
+        assert.deepEqual(got.body, bytes);
+        assert.equal(got.headers['repr-digest'], `sha-256=:${createHash('sha256').update(bytes).digest('base64')}:`);
+      });
+
+      it('Repr-Digest is right for an upload another server on the same directory began', async () => {
+        const bytes = randomBytes(4000);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+        const at = await createTus(s.url(), bytes.length);
+        const first = await send(s.url(), at, 'PATCH', { ...patch, 'upload-offset': '0' }, bytes.subarray(0, 1000));
+        assert.equal(first.headers['upload-offset'], '1000');
+        // The second server never saw the first 1,000 bytes arrive: it reads them back to digest the upload.
+        const other = await factory({ options: { directory: s.dir() } });
+        try {
+          const rest = await send(
+            other.baseUrl,
+            at,
+            'PATCH',
+            { ...patch, 'upload-offset': '1000' },
+            bytes.subarray(1000),
+          );
+          assert.equal(rest.status, 204, rest.body.toString());
+          const got = await send(other.baseUrl, at, 'GET');
+          assert.deepEqual(got.body, bytes);
+          const expected = `sha-256=:${createHash('sha256').update(bytes).digest('base64')}:`;
+          assert.equal(got.headers['repr-digest'], expected);
+        } finally {
+          await other.close();
+        }
       });
 
       it('GET of an unfinished upload without a protocol field is a 404', async () => {
@@ -906,7 +966,6 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(patch.headers['upload-offset'], '3');
         assert.equal(patch.headers['tus-resumable'], '1.0.0');
         assert.deepEqual(JSON.parse(patch.body.toString()), { id: location.slice(7), owner: 'ann' });
-        const { createHash } = await import('node:crypto');
         assert.ok(
           seen.includes(`complete 3 ${createHash('sha256').update('abc').digest('base64')} ${location.slice(7)}`),
         );

@@ -2,6 +2,7 @@
  * The upload endpoint on Node's request and response: routing under the prefix, the lock, the store,
  * the hooks and the download of finished uploads. The adapters hand it `req`, `res` and the prefix.
  */
+import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import contentDisposition from 'content-disposition';
 import { closeRepresentation, openFile } from '../representation.js';
@@ -131,6 +132,39 @@ const MEDIA_TYPE =
   /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"[^"\\\r\n]*"))*$/;
 
 /** Builds the upload engine for `options` (validated here: a bad option throws a TypeError). */
+/** How many unfinished uploads keep a running SHA-256 in memory; beyond it the oldest is read back at completion. */
+const CONTENT_HASHES_MAX = 1024;
+
+/**
+ * The running SHA-256 of unfinished uploads this process received from their first byte, by id, each
+ * with the offset it covers. It saves reading a completed upload back from disk to digest it; an upload
+ * without one (received by another process, or before a restart) is read back instead.
+ */
+class ContentHashes {
+  readonly #byId = new Map<string, { readonly offset: number; readonly hash: Hash }>();
+
+  /** The hash to carry on from `offset`: the one kept for `id` if it covers exactly that, a new one at 0. */
+  take(id: string, offset: number): Hash | undefined {
+    const kept = this.#byId.get(id);
+    this.#byId.delete(id);
+    if (kept?.offset === offset) return kept.hash;
+    return offset === 0 ? createHash('sha256') : undefined;
+  }
+
+  /** Keeps `hash` as covering the first `offset` bytes of `id`. */
+  keep(id: string, offset: number, hash: Hash): void {
+    this.#byId.set(id, { offset, hash });
+    if (this.#byId.size > CONTENT_HASHES_MAX) this.#byId.delete(this.#byId.keys().next().value as string);
+  }
+
+  /** The base64 SHA-256 of the first `offset` bytes of `id`, if a hash covering exactly those is kept. */
+  digest(id: string, offset: number): string | undefined {
+    const kept = this.#byId.get(id);
+    this.#byId.delete(id);
+    return kept?.offset === offset ? kept.hash.digest('base64') : undefined;
+  }
+}
+
 export function createUploadHandler(options: ResumableUploadOptions): UploadHandler {
   const normalized = normalizeUploadOptions(options);
   const { hooks } = normalized;
@@ -141,6 +175,7 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     expiresAfter: normalized.expiresAfter,
     now: Date.now(),
   });
+  const contentHashes = new ContentHashes();
   const ready = store.open((state) => isExpired(state, limits()));
   ready.catch(() => {}); // reported by every request that waits for it
 
@@ -178,9 +213,11 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
   ): Promise<{ state: UploadState; outcome: BodyOutcome }> {
     if (hasUnreadContent(req) && bodyAlreadyConsumed(req)) throw new ConsumedBodyError();
     const file = await store.openData(state.id);
+    const contentHash = contentHashes.take(state.id, state.offset);
     let result;
     try {
       result = await receiveContent(req, {
+        contentHash,
         file,
         start: state.offset,
         maxBytes: plan.maxBytes,
@@ -205,6 +242,7 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
       offset: state.offset + result.received,
       updatedAt: result.received > 0 || plan.length !== state.length ? Date.now() : state.updatedAt,
     };
+    if (contentHash !== undefined && result.contentHashed) contentHashes.keep(state.id, next.offset, contentHash);
     // The data is on stable storage (receiveContent fsynced it); now the offset that covers it.
     if (next.offset !== state.offset || next.length !== state.length) await store.commit(next);
     return { state: next, outcome: result.outcome };
@@ -223,7 +261,7 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
       ...state,
       length: state.offset,
       complete: true,
-      sha256: await store.sha256(state.id),
+      sha256: contentHashes.digest(state.id, state.offset) ?? (await store.sha256(state.id)),
       updatedAt: Date.now(),
     };
     await store.commit(finished);

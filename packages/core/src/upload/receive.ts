@@ -29,6 +29,11 @@ export interface ReceiveOptions {
    * record the offset. Never called concurrently, and always settled before the promise resolves.
    */
   readonly onCheckpoint?: ((durable: number) => Promise<void>) | undefined;
+  /**
+   * The running SHA-256 of the upload's bytes before `start`, carried on with every byte taken, so that
+   * the completed upload's digest needs no second read of its file.
+   */
+  readonly contentHash?: Hash | undefined;
 }
 
 /** How many bytes of a long body may arrive between two durable checkpoints. */
@@ -59,6 +64,8 @@ function remainder(batch: readonly Buffer[], skip: number): Buffer[] {
 export interface ReceiveResult {
   readonly outcome: BodyOutcome;
   readonly received: number;
+  /** True when `contentHash` now covers exactly the bytes up to `start + received`. */
+  readonly contentHashed: boolean;
 }
 
 /** Above this many bytes queued for the disk, reading pauses until the writes catch up. */
@@ -109,6 +116,7 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
         queued += part.byteLength;
         accepted += part.byteLength;
         hash?.update(part);
+        options.contentHash?.update(part);
       }
       if (chunk.byteLength > room) {
         stop('too-large');
@@ -225,7 +233,11 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
         }
         // fdatasync: the data and the file size, which is all an offset needs.
         await file.datasync();
-        resolve({ outcome: final, received: kept });
+        resolve({
+          outcome: final,
+          received: kept,
+          contentHashed: options.contentHash !== undefined && kept === accepted,
+        });
       } catch (err) {
         reject(err);
       }
