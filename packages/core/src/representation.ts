@@ -168,19 +168,13 @@ export function fileRepresentation(
   stat: BigIntStats,
   options: FileOptions = {},
 ): FileRepresentation {
-  const etagMode = options.etag ?? 'strong';
-  const etag = etagMode === false ? undefined : etagMode === 'weak' ? `W/${fileEtag(stat)}` : fileEtag(stat);
   let closed = false;
   return {
     kind: 'file',
     path,
     fd,
     stat,
-    size: Number(stat.size),
-    etag,
-    lastModified: options.lastModified === false ? undefined : Number(stat.mtimeMs),
-    contentType: options.contentType,
-    headers: options.headers,
+    ...fileInfo(stat, options),
     readInto: (buffer, position) =>
       new Promise((resolve, reject) => {
         fs.read(fd, buffer, 0, buffer.byteLength, position, (err, n) => (err ? reject(err) : resolve(n)));
@@ -203,6 +197,21 @@ export function fileRepresentation(
         // already closed by its owner: nothing more to release
       }
     },
+  };
+}
+
+/**
+ * What planning needs of a file with this stat: its size and validators as {@link openFile} makes
+ * them, and the type and headers of `options`. Enough to answer a 304 or 412 without opening it.
+ */
+export function fileInfo(stat: BigIntStats, options: FileOptions = {}): RepresentationInfo {
+  const etagMode = options.etag ?? 'strong';
+  return {
+    size: Number(stat.size),
+    etag: etagMode === false ? undefined : etagMode === 'weak' ? `W/${fileEtag(stat)}` : fileEtag(stat),
+    lastModified: options.lastModified === false ? undefined : Number(stat.mtimeMs),
+    contentType: options.contentType,
+    headers: options.headers,
   };
 }
 

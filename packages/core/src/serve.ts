@@ -35,7 +35,9 @@ import {
   type ResponseHeaders,
   textResponse,
 } from './response.js';
-import { staticResolver } from './static.js';
+import { type StaticLookup, type StaticResult, staticResolver } from './static.js';
+
+const VALIDATORS_FIRST: StaticLookup = { validatorsFirst: true };
 
 /** Reads one response header field by its lowercase name, as `res.getHeader` does. */
 export type HeaderGetter = (name: string) => number | string | readonly string[] | undefined;
@@ -90,8 +92,25 @@ export function rangeServer<Res>(
     if (method !== 'GET' && method !== 'HEAD') {
       return options.fallthrough ? next : { kind: 'respond', response: methodNotAllowed() };
     }
-    const result = await resolve(mountedPath(request.path, request.originalUrl), request.headers);
+    // setHeaders is given the file's stat and may change any field, so it needs the opened file.
+    const lookup = options.setHeaders === undefined ? VALIDATORS_FIRST : undefined;
+    const result = await resolve(mountedPath(request.path, request.originalUrl), request.headers, lookup);
+    return outcomeOf(request, result, target);
+  }
+
+  async function outcomeOf(
+    request: ServeRequest,
+    result: StaticResult,
+    target: ResponseTarget<Res>,
+  ): Promise<ServeOutcome> {
+    const { method } = request;
     switch (result.kind) {
+      case 'validators': {
+        // A 304 or 412 needs nothing but the validators; any other answer is planned on the opened file.
+        const plan = planResponse(request, result.info, options);
+        if (plan.status === 304 || plan.status === 412) return { kind: 'respond', response: plan };
+        return outcomeOf(request, await result.open(), target);
+      }
       case 'file':
         return plannedOutcome(request, result.file, options, target);
       case 'redirect':

@@ -4,8 +4,8 @@
  * link is followed only when its target stays inside the root. Each rule, and where express.static
  * answers differently, is in docs/behaviour.md, "Paths".
  */
-import { readlinkSync } from 'node:fs';
-import { realpath } from 'node:fs/promises';
+import { type BigIntStats, readlinkSync, realpathSync } from 'node:fs';
+import { lstat, realpath } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { PRECOMPRESSED_CODINGS, type PrecompressedCoding, preferredCodings } from './accept-encoding.js';
@@ -17,9 +17,11 @@ import { codingEtag } from './variant.js';
 import {
   canRefuseSymlinks,
   closeRepresentation,
+  fileInfo,
   type FileRepresentation,
   NotAFileError,
   openFile,
+  type RepresentationInfo,
 } from './representation.js';
 
 /** The outcome of looking a URL path up under a root. */
@@ -28,7 +30,21 @@ export type StaticResult =
   /** A directory asked for without its trailing slash: answer with a 301 to the path plus `/`. */
   | { readonly kind: 'redirect' }
   | { readonly kind: 'refused'; readonly status: 400 | 403; readonly reason: string }
-  | { readonly kind: 'miss' };
+  | { readonly kind: 'miss' }
+  /**
+   * Only with `validatorsFirst`: a regular file's size and validators from one `lstat`, unopened. When
+   * the answer needs its body, `open` looks the path up again under every rule, as without the option.
+   */
+  | { readonly kind: 'validators'; readonly info: RepresentationInfo; readonly open: () => Promise<StaticResult> };
+
+/** How {@link StaticResolver} may look a path up. */
+export interface StaticLookup {
+  /**
+   * For a request with `If-None-Match` or `If-Modified-Since`, answer `validators` for a file directly
+   * under the root, so that a 304 costs one `lstat` instead of open, fstat and close.
+   */
+  readonly validatorsFirst?: boolean;
+}
 
 /** The options {@link staticResolver} looks at. */
 export type StaticOptions = Pick<
@@ -50,7 +66,11 @@ export type StaticOptions = Pick<
  * Looks up one URL path (percent-encoded, without the query) under the root; the file is opened once.
  * The request's headers, when given, let `Want-Repr-Digest` ask for the file's SHA-256.
  */
-export type StaticResolver = (urlPath: string, requestHeaders?: IncomingHttpHeaders) => Promise<StaticResult>;
+export type StaticResolver = (
+  urlPath: string,
+  requestHeaders?: IncomingHttpHeaders,
+  lookup?: StaticLookup,
+) => Promise<StaticResult>;
 
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP']);
 const FORBIDDEN = new Set(['EACCES', 'EPERM']);
@@ -74,7 +94,7 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
     return realRoot;
   };
 
-  return async (urlPath, requestHeaders) => {
+  return async (urlPath, requestHeaders, lookup) => {
     // The file's SHA-256 is awaited for a digest ETag, or when the request asks for it and that is allowed.
     const sha256 =
       options.etag === 'digest' || (options.wantReprDigest && wantsSha256(requestHeaders?.['want-repr-digest']));
@@ -107,16 +127,78 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
       }
       return { kind: 'miss' };
     }
-    const first = await tryOpen(rootReal, target, last, options, sha256);
-    if (first.kind === 'directory') return options.redirect ? { kind: 'redirect' } : { kind: 'miss' };
-    // Extensions complete a name that has none of its own: `/a.html` never finds `a.html.html`.
-    if (first.kind !== 'miss' || path.extname(last) !== '') return chosen(first);
-    for (const ext of options.extensions) {
-      const found = await tryOpen(rootReal, `${target}.${ext}`, `${last}.${ext}`, options, sha256);
-      if (found.kind !== 'directory' && found.kind !== 'miss') return chosen(found);
+    const opened = async (): Promise<StaticResult> => {
+      const first = await tryOpen(rootReal, target, last, options, sha256);
+      if (first.kind === 'directory') return options.redirect ? { kind: 'redirect' } : { kind: 'miss' };
+      // Extensions complete a name that has none of its own: `/a.html` never finds `a.html.html`.
+      if (first.kind !== 'miss' || path.extname(last) !== '') return chosen(first);
+      for (const ext of options.extensions) {
+        const found = await tryOpen(rootReal, `${target}.${ext}`, `${last}.${ext}`, options, sha256);
+        if (found.kind !== 'directory' && found.kind !== 'miss') return chosen(found);
+      }
+      return { kind: 'miss' };
+    };
+    if (
+      lookup?.validatorsFirst === true &&
+      !sha256 &&
+      options.precompressed.length === 0 &&
+      mayBeNotModified(requestHeaders) &&
+      DIRECT_OPEN &&
+      path.dirname(target) === rootReal
+    ) {
+      const info = await validatorsInRoot(rootReal, target, options);
+      if (info !== undefined) return { kind: 'validators', info, open: opened };
     }
-    return { kind: 'miss' };
+    return opened();
   };
+}
+
+/** Whether a GET's answer may be a 304 (RFC 9110 §13.1.2, §13.1.3), so that its validators come first. */
+function mayBeNotModified(headers: IncomingHttpHeaders | undefined): boolean {
+  return headers?.['if-none-match'] !== undefined || headers?.['if-modified-since'] !== undefined;
+}
+
+/**
+ * The size and validators of a regular file named directly under the real root, from `lstat`, which
+ * follows no link in the last place, once the root still resolves to itself (so no component of it was
+ * swapped for a link). Anything else (missing, a link, a directory, a file this process may not read, a
+ * moved root, an error) is undefined, and the path is then opened under every rule, which tells a miss
+ * from a refusal.
+ */
+async function validatorsInRoot(
+  rootReal: string,
+  target: string,
+  options: StaticOptions,
+): Promise<RepresentationInfo | undefined> {
+  let stat: BigIntStats;
+  try {
+    stat = await lstat(target, { bigint: true });
+    // After the lstat, so a swap made before it is seen; the root's real path takes no thread-pool trip.
+    if (realpathSync.native(rootReal) !== rootReal) return undefined;
+  } catch {
+    return undefined;
+  }
+  if (!stat.isFile() || !readableByThisProcess(stat)) return undefined;
+  return fileInfo(stat, {
+    etag: options.etag === 'digest' ? false : options.etag,
+    lastModified: options.lastModified,
+    contentType: contentTypeFor(target),
+    headers: fileHeaders(options, target),
+  });
+}
+
+/** Whether the permission bits let this process read the file (owner, else group, else other; root reads all). */
+function readableByThisProcess(stat: BigIntStats): boolean {
+  const uid = process.getuid?.();
+  if (uid === undefined) return false;
+  if (uid === 0) return true;
+  const mode = Number(stat.mode);
+  if (BigInt(uid) === stat.uid) return (mode & 0o400) !== 0;
+  const group = (mode & 0o040) !== 0;
+  if (group === ((mode & 0o004) !== 0)) return group; // the same answer whether or not we are in its group
+  const gid = Number(stat.gid);
+  const member = process.getgid?.() === gid || (process.getgroups?.() ?? []).includes(gid);
+  return member ? group : !group;
 }
 
 /**
