@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { closeRepresentation, contentEtag, createBody } from '@range-serve/core/adapter';
+import { closeRepresentation, contentEtag, createBody, readWholeBody } from '@range-serve/core/adapter';
 import {
   bytesRepresentation,
   type FileRepresentation,
@@ -430,6 +430,23 @@ describe('stream representations (declared length, read once, ranges by skipping
       await assert.rejects(collect(createBody(p, rep) as Readable), /boundary occurs in the content/);
     });
   }
+
+  it('a small multipart read whole rejects when a part holds the boundary, rather than mis-frame it', async () => {
+    let boundary = '';
+    // A store whose bytes hold "--<boundary>" at offset 60, inside the second range below.
+    const rep: Representation = {
+      size: 100,
+      readInto: (buffer, position) => {
+        const bytes = Buffer.from(`${'x'.repeat(60)}--${boundary}`.padEnd(100, 'z'), 'latin1');
+        const n = bytes.copy(buffer, 0, position);
+        return Promise.resolve(n);
+      },
+    };
+    const p = plan('GET', 'bytes=0-1,50-99', rep);
+    assert.ok(p.kind === 'multipart');
+    boundary = p.boundary;
+    await assert.rejects(readWholeBody(p, rep) as Promise<Buffer>, /boundary occurs in the content/);
+  });
 
   it('a stream has only the validators its caller gives', () => {
     const bare = streamRepresentation(Readable.from([]), 0);

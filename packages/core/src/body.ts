@@ -45,6 +45,7 @@ export function bodyLength(body: ResponseBody): number {
     case 'span':
       return spanLength(body.range);
     case 'multipart': {
+      if (body.length !== undefined) return body.length;
       let length = Buffer.byteLength(body.epilogue, 'latin1');
       for (const part of body.parts) length += Buffer.byteLength(part.preamble, 'latin1') + spanLength(part.range);
       return length;
@@ -163,6 +164,13 @@ async function readFully(rep: Representation, chunk: Buffer, position: number): 
 }
 
 /** RFC 2046 §5.1.1: the boundary must not occur in a part; if it ever does, the body is cut short rather than mis-framed. */
+/** Raised when a part's content holds the multipart boundary; the response is aborted. */
+class BoundaryInContentError extends Error {
+  constructor() {
+    super('multipart boundary occurs in the content; response aborted');
+  }
+}
+
 class BoundaryGuard {
   private readonly needle: Buffer;
   private tail: Buffer | undefined;
@@ -182,7 +190,7 @@ class BoundaryGuard {
       buf.includes(this.needle) ||
       (this.tail !== undefined && Buffer.concat([this.tail, buf.subarray(0, keep)]).includes(this.needle))
     ) {
-      throw new Error('multipart boundary occurs in the content; response aborted');
+      throw new BoundaryInContentError();
     }
     this.tail = Buffer.from(buf.subarray(Math.max(0, buf.length - keep)));
   }
@@ -232,13 +240,13 @@ async function readSmall(
   rep.verify?.();
   if (body.type === 'span') return contents[0] as Buffer;
   const out = Buffer.allocUnsafe(bodyLength(body));
-  const guard = new BoundaryGuard(body.boundary);
+  // Each part's content is whole here, so one search of it is the boundary check (RFC 2046 §5.1.1).
+  const boundary = Buffer.from(body.boundary, 'latin1');
   let at = 0;
   body.parts.forEach((part, i) => {
     at += out.write(part.preamble, at, 'latin1');
     const content = contents[i] as Buffer;
-    guard.reset();
-    guard.check(content);
+    if (content.includes(boundary)) throw new BoundaryInContentError();
     at += content.copy(out, at);
   });
   out.write(body.epilogue, at, 'latin1');

@@ -179,7 +179,13 @@ export function planResponse(
             parts: layout.parts,
             epilogue: layout.epilogue,
             body: sendBody
-              ? { type: 'multipart', boundary: layout.boundary, parts: layout.parts, epilogue: layout.epilogue }
+              ? {
+                  type: 'multipart',
+                  boundary: layout.boundary,
+                  parts: layout.parts,
+                  epilogue: layout.epilogue,
+                  length: layout.length,
+                }
               : NO_BODY,
           };
         }

@@ -23,6 +23,8 @@ export type ResponseBody =
       readonly boundary: string;
       readonly parts: readonly MultipartPart[];
       readonly epilogue: string;
+      /** The whole body's length in bytes, when the plan computed it (it is the Content-Length). */
+      readonly length?: number | undefined;
     };
 
 /** One complete answer: status, header fields and body. */
