@@ -92,6 +92,31 @@ describe('a server killed with SIGKILL', () => {
       }
     });
   }
+  it('keeps every one of 30 concurrent creations it acknowledged (killed right after the last 201)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-sigkill-'));
+    dirs.push(dir);
+    let { child, url } = await startChild(dir);
+    const created = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => send(url, '/files', 'POST', { ...TUS, 'upload-length': String(100 + i) })),
+    );
+    await kill(child);
+    assert.deepEqual(
+      created.map((res) => res.status),
+      created.map(() => 201),
+    );
+    ({ child, url } = await startChild(dir));
+    try {
+      for (const [i, res] of created.entries()) {
+        const head = await send(url, res.headers.location ?? '', 'HEAD', TUS);
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-offset'], '0');
+        assert.equal(head.headers['upload-length'], String(100 + i));
+      }
+    } finally {
+      await kill(child);
+    }
+  });
+
   it('keeps the durable checkpoints of one long append (killed 8 MiB into a 12 MiB body)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-sigkill-'));
     dirs.push(dir);

@@ -157,15 +157,20 @@ export class UploadStore {
     return [...this.#uploads.values()];
   }
 
-  /** Creates the empty data file and the durable metadata of a new upload. */
+  /**
+   * Creates the empty data file and the durable metadata of a new upload. The data file's fsync and the
+   * metadata's run side by side; one directory fsync after both makes the two names durable.
+   */
   async create(state: UploadState): Promise<void> {
     const handle = await open(this.dataPath(state.id), CREATE_EXCLUSIVE, 0o600);
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await this.commit(state);
+    const dataDurable = handle.sync().finally(() => handle.close());
+    const metadataWritten = this.#writeMetadata(state);
+    // Both settle before either failure is reported, so no descriptor is left open.
+    const [data, metadata] = await Promise.allSettled([dataDurable, metadataWritten]);
+    if (data.status === 'rejected') throw data.reason;
+    if (metadata.status === 'rejected') throw metadata.reason;
+    await this.#syncDirectory();
+    this.#uploads.set(state.id, state);
   }
 
   /** Opens the data file for positioned writes (never through a symbolic link). */
@@ -175,6 +180,13 @@ export class UploadStore {
 
   /** Makes `state` the durable metadata: written to a temporary file, fsynced, renamed over, directory fsynced. */
   async commit(state: UploadState): Promise<void> {
+    await this.#writeMetadata(state);
+    await this.#syncDirectory();
+    this.#uploads.set(state.id, state);
+  }
+
+  /** Writes `state` to a temporary file, fsyncs it and renames it over the metadata (not yet durable as a name). */
+  async #writeMetadata(state: UploadState): Promise<void> {
     const target = this.#metadataPath(state.id);
     const temporary = `${target}.tmp`;
     const handle = await open(temporary, REPLACE, 0o600);
@@ -185,8 +197,6 @@ export class UploadStore {
       await handle.close();
     }
     await rename(temporary, target);
-    await this.#syncDirectory();
-    this.#uploads.set(state.id, state);
   }
 
   /** Removes an upload's files and forgets it. */
@@ -207,7 +217,30 @@ export class UploadStore {
     await rm(this.dataPath(id), { force: true });
   }
 
-  async #syncDirectory(): Promise<void> {
+  /** The directory fsync under way, and the one queued to start after it. */
+  #directorySync: Promise<void> | undefined;
+  #nextDirectorySync: Promise<void> | undefined;
+
+  /**
+   * Makes every name change made before this call durable. Callers share fsyncs: one that arrives while
+   * a sync runs (its change may have come too late for it) waits for the next, which all such callers
+   * share, so concurrent creations and commits pay for about one directory fsync each round, not one each.
+   */
+  #syncDirectory(): Promise<void> {
+    if (this.#directorySync === undefined) {
+      this.#directorySync = this.#fsyncDirectory().finally(() => {
+        this.#directorySync = undefined;
+      });
+      return this.#directorySync;
+    }
+    this.#nextDirectorySync ??= this.#directorySync.then(() => {
+      this.#nextDirectorySync = undefined;
+      return this.#syncDirectory();
+    });
+    return this.#nextDirectorySync;
+  }
+
+  async #fsyncDirectory(): Promise<void> {
     let handle: fs.promises.FileHandle | undefined;
     try {
       handle = await open(this.directory, fs.constants.O_RDONLY);
