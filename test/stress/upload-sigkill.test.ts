@@ -4,7 +4,7 @@
 // acknowledged (by an append or a HEAD), the data file holds exactly the bytes up to it, and the client
 // resumes from there.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,25 +12,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { send } from '../uploads/raw.ts';
+import { startCrashChild } from '../uploads/crash-server.ts';
 
-const CHILD = fileURLToPath(new URL('../uploads/crash-child.ts', import.meta.url));
 const KILLS = Number(process.env.UPLOAD_KILLS ?? 20);
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
 const TUS = { 'tus-resumable': '1.0.0' };
-
-async function startChild(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-    output += chunk.toString();
-    if (output.includes('\n')) break;
-  }
-  const { port } = JSON.parse(output) as { port: number };
-  return { child, url: `http://127.0.0.1:${port}` };
-}
 
 describe(`a server killed with SIGKILL ${KILLS} times under a stream of appends`, () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-upload-kills-'));
@@ -41,7 +29,7 @@ describe(`a server killed with SIGKILL ${KILLS} times under a stream of appends`
   });
 
   it('never loses an acknowledged offset and keeps the exact bytes below it', async () => {
-    let running = await startChild(dir);
+    let running = await startCrashChild(dir);
     child = running.child;
     let content = randomBytes(SIZE);
     let location = '';
@@ -87,7 +75,7 @@ describe(`a server killed with SIGKILL ${KILLS} times under a stream of appends`
       await exited;
       stop = true;
       await client;
-      running = await startChild(dir);
+      running = await startCrashChild(dir);
       child = running.child;
       const head = await send(running.url, location, 'HEAD', TUS);
       assert.equal(head.status, 200, `HEAD after restart ${kill + 1}`);

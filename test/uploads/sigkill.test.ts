@@ -3,31 +3,19 @@
  * next append, comes back (after reconciling its directory) with at least that offset and the exact bytes.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { openRequest, pause, send } from './raw.ts';
+import { startCrashChild } from './crash-server.ts';
 
-const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 const MiB = 1024 * 1024;
 const TUS = { 'tus-resumable': '1.0.0' };
 const PATCH = { ...TUS, 'content-type': 'application/offset+octet-stream' };
-
-async function startChild(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-    output += chunk.toString();
-    if (output.includes('\n')) break;
-  }
-  const { port } = JSON.parse(output) as { port: number };
-  return { child, url: `http://127.0.0.1:${port}` };
-}
 
 async function kill(child: ChildProcess): Promise<void> {
   const exited = once(child, 'exit');
@@ -47,7 +35,7 @@ describe('a server killed with SIGKILL', () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-sigkill-'));
       dirs.push(dir);
       const content = randomBytes(3 * MiB);
-      let { child, url } = await startChild(dir);
+      let { child, url } = await startCrashChild(dir);
       const created = await send(url, '/files', 'POST', { ...TUS, 'upload-length': String(content.length) });
       const location = created.headers.location ?? '';
       const first = await send(url, location, 'PATCH', { ...PATCH, 'upload-offset': '0' }, content.subarray(0, MiB));
@@ -67,7 +55,7 @@ describe('a server killed with SIGKILL', () => {
         await kill(child);
         open.cut();
       }
-      ({ child, url } = await startChild(dir));
+      ({ child, url } = await startCrashChild(dir));
       try {
         const head = await send(url, location, 'HEAD', TUS);
         assert.equal(head.status, 200);
@@ -95,7 +83,7 @@ describe('a server killed with SIGKILL', () => {
   it('keeps every one of 30 concurrent creations it acknowledged (killed right after the last 201)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-sigkill-'));
     dirs.push(dir);
-    let { child, url } = await startChild(dir);
+    let { child, url } = await startCrashChild(dir);
     const created = await Promise.all(
       Array.from({ length: 30 }, (_, i) => send(url, '/files', 'POST', { ...TUS, 'upload-length': String(100 + i) })),
     );
@@ -104,7 +92,7 @@ describe('a server killed with SIGKILL', () => {
       created.map((res) => res.status),
       created.map(() => 201),
     );
-    ({ child, url } = await startChild(dir));
+    ({ child, url } = await startCrashChild(dir));
     try {
       for (const [i, res] of created.entries()) {
         const head = await send(url, res.headers.location ?? '', 'HEAD', TUS);
@@ -121,7 +109,7 @@ describe('a server killed with SIGKILL', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'range-serve-sigkill-'));
     dirs.push(dir);
     const content = randomBytes(12 * MiB);
-    let { child, url } = await startChild(dir);
+    let { child, url } = await startCrashChild(dir);
     const created = await send(url, '/files', 'POST', { ...TUS, 'upload-length': String(content.length) });
     const location = created.headers.location ?? '';
     const metadata = path.join(dir, `${location.slice('/files/'.length)}.json`);
@@ -139,7 +127,7 @@ describe('a server killed with SIGKILL', () => {
     assert.ok(checkpoint >= 8 * MiB, `no checkpoint after 10 MiB sent (offset ${checkpoint})`);
     await kill(child);
     open.cut();
-    ({ child, url } = await startChild(dir));
+    ({ child, url } = await startCrashChild(dir));
     try {
       const head = await send(url, location, 'HEAD', TUS);
       const offset = Number(head.headers['upload-offset']);
