@@ -181,19 +181,20 @@ for (const [name, factory] of FACTORIES) {
         `/files/${id.slice(0, 21)}.`,
         `/files/${id}.json`,
       ];
+      // One request as `user`; a PATCH appends one byte at offset 10.
+      const sendAs = (user: string, target: string, method: 'HEAD' | 'GET' | 'PATCH' | 'DELETE') =>
+        send(
+          server.baseUrl,
+          target,
+          method,
+          method === 'PATCH' ? { ...PATCH, 'x-user': user, 'upload-offset': '10' } : { ...TUS, 'x-user': user },
+          method === 'PATCH' ? Buffer.from('x') : undefined,
+        );
       const before = snapshot(root);
       const statuses: string[] = [];
       for (const target of targets) {
         for (const method of ['HEAD', 'GET', 'PATCH', 'DELETE'] as const) {
-          const headers =
-            method === 'PATCH' ? { ...PATCH, 'x-user': 'alice', 'upload-offset': '10' } : { ...TUS, 'x-user': 'alice' };
-          const res = await send(
-            server.baseUrl,
-            target,
-            method,
-            headers,
-            method === 'PATCH' ? Buffer.from('x') : undefined,
-          );
+          const res = await sendAs('alice', target, method);
           statuses.push(`${method} ${target.slice(0, 40)} ${res.status}`);
           assert.ok(res.status >= 400 && res.status < 500, `${method} ${target}: ${res.status}`);
         }
@@ -208,17 +209,7 @@ for (const [name, factory] of FACTORIES) {
       }
       // Someone else's upload: the onRequest hook refuses every method with 403.
       for (const method of ['HEAD', 'GET', 'PATCH', 'DELETE'] as const) {
-        const headers =
-          method === 'PATCH'
-            ? { ...PATCH, 'x-user': 'mallory', 'upload-offset': '10' }
-            : { ...TUS, 'x-user': 'mallory' };
-        const res = await send(
-          server.baseUrl,
-          location,
-          method,
-          headers,
-          method === 'PATCH' ? Buffer.from('x') : undefined,
-        );
+        const res = await sendAs('mallory', location, method);
         assert.equal(res.status, 403, `${method} by another user`);
       }
       assert.equal(snapshot(root), before, 'the upload directory changed');
