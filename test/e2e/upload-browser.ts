@@ -24,6 +24,27 @@ async function throttleUploads(page: Page): Promise<void> {
   });
 }
 
+/**
+ * Runs `use` on a page of a fresh Chromium profile whose uploads are throttled, collecting the page's
+ * uncaught errors in `failures`; the browser is closed whatever happens.
+ */
+async function withThrottledPage<T>(
+  profileDir: string,
+  use: (page: Page, failures: string[]) => Promise<T>,
+): Promise<T> {
+  const context = await launchChromium(profileDir);
+  try {
+    context.setDefaultTimeout(30_000);
+    const page = context.pages()[0] ?? (await context.newPage());
+    const failures: string[] = [];
+    page.on('pageerror', (err) => failures.push(err.message));
+    await throttleUploads(page);
+    return await use(page, failures);
+  } finally {
+    await context.close();
+  }
+}
+
 /** Polls a page-side number (a string expression) until `done` holds for it; bounded. */
 async function pollNumber(page: Page, expression: string, done: (value: number) => boolean, what: string) {
   const deadline = Date.now() + 30_000;
@@ -59,13 +80,7 @@ export async function checkUppy(
   profileDir: string,
   file: string,
 ): Promise<BrowserUpload> {
-  const context = await launchChromium(profileDir);
-  try {
-    context.setDefaultTimeout(30_000);
-    const page = context.pages()[0] ?? (await context.newPage());
-    const failures: string[] = [];
-    page.on('pageerror', (err) => failures.push(err.message));
-    await throttleUploads(page);
+  return withThrottledPage(profileDir, async (page, failures) => {
     const response = await page.goto(`${baseUrl}uppy.html`);
     assert.equal(response?.status(), 200);
     await page.waitForFunction('window.uppy !== undefined');
@@ -88,9 +103,7 @@ export async function checkUppy(
     const uploadUrl = String(await page.evaluate('document.getElementById("uppy-status").dataset.url'));
     await page.waitForSelector('.uppy-StatusBar.is-complete');
     return { uploadUrl, screenshot: await screenshot(page, `e2e-${label}-uppy-complete.png`) };
-  } finally {
-    await context.close();
-  }
+  });
 }
 
 /** The demo page's panel, plus what its download link served. */
@@ -110,13 +123,7 @@ export async function checkUploadPanel(
   profileDir: string,
   file: string,
 ): Promise<PanelUpload> {
-  const context = await launchChromium(profileDir);
-  try {
-    context.setDefaultTimeout(30_000);
-    const page = context.pages()[0] ?? (await context.newPage());
-    const failures: string[] = [];
-    page.on('pageerror', (err) => failures.push(err.message));
-    await throttleUploads(page);
+  return withThrottledPage(profileDir, async (page, failures) => {
     assert.equal((await page.goto(baseUrl))?.status(), 200);
     const total = statSync(file).size;
     const sent = 'document.getElementById("upload-status").dataset.sent ?? 0';
@@ -156,7 +163,5 @@ export async function checkUploadPanel(
     assert.deepEqual(ranged, [206, `bytes 1000-1999/${total}`, 1000]);
     await page.locator('#uploaded').scrollIntoViewIfNeeded();
     return { uploadUrl, downloadSha256, screenshot: await screenshot(page, `e2e-${label}-upload-panel.png`) };
-  } finally {
-    await context.close();
-  }
+  });
 }
