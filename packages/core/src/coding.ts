@@ -8,6 +8,7 @@
  * comparison, §13.1.2). A `Repr-Digest` of the identity bytes no longer describes what is sent, so it goes.
  */
 import { ServerResponse } from 'node:http';
+import { mergeVary } from './fields.js';
 
 const guarded = new WeakSet<ServerResponse>();
 /** The coding of the bytes range-serve itself wrote on a response ('' for identity). */
@@ -67,11 +68,4 @@ export function guardContentCodings(res: ServerResponse): void {
 export function guardAnsweredResponse(res: ServerResponse): void {
   const own = ServerResponse.prototype;
   if (res.writeHead !== own.writeHead || res.write !== own.write || res.end !== own.end) guardContentCodings(res);
-}
-
-/** `vary` with `field` added unless it is there already (or `*` is); case-insensitive, order kept. */
-export function mergeVary(vary: string | undefined, field: string): string {
-  if (vary === undefined || vary.trim() === '') return field;
-  const names = vary.split(',').map((name) => name.trim().toLowerCase());
-  return names.includes('*') || names.includes(field.toLowerCase()) ? vary : `${vary}, ${field}`;
 }

@@ -6,7 +6,7 @@
 import { fstat, ReadStream, type Stats } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { mergeVary } from './coding.js';
+import { mergeVary } from './fields.js';
 import { openFileWithDigest } from './digest.js';
 import { parseHttpDate } from './http-date.js';
 import {

@@ -9,7 +9,7 @@ import { lstat, realpath } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { PRECOMPRESSED_CODINGS, type PrecompressedCoding, preferredCodings } from './accept-encoding.js';
-import { mergeVary } from './coding.js';
+import { mergeVary } from './fields.js';
 import { withFileDigest } from './digest.js';
 import { contentTypeFor, type NormalizedOptions, optionHeaders } from './options.js';
 import { wantsSha256 } from './repr-digest.js';

@@ -9,6 +9,7 @@ import {
   claimContentCoding,
   guardContentCodings,
   type HandlerBody,
+  mergeResponseFields,
   type HandlerOutcome,
   type NormalizedOptions,
   planHandlerBody,
@@ -140,7 +141,8 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
   // Koa types a body it is given as binary; a representation without a type is sent without one.
   if (!typed && response.headers['content-type'] === undefined) ctx.remove('content-type');
   ctx.status = response.status;
-  ctx.set(response.headers);
+  // List fields (Vary, Cache-Control) merge with what earlier layers set on the response (@koa/cors's Vary: Origin).
+  ctx.set(mergeResponseFields(response.headers, (name) => ctx.res.getHeader(name)));
 }
 export {
   type CompletedUpload,
