@@ -38,3 +38,22 @@ export function uploadFile(baseUrl: string, endpoint: string, bytes: Buffer, typ
     req.end(bytes);
   });
 }
+
+/** The route prefix standing for finished uploads: `/files/upload:<name>` is the upload of that file. */
+export const UPLOADS = '/files/upload:';
+
+/** Uploads the text bodies and `big.bin` to `/files`; maps each `/files/upload:<name>` to its upload's path. */
+export async function uploadAll(
+  baseUrl: string,
+  files: { readonly bytes: Readonly<Record<'large.txt' | 'small.txt' | 'big.bin', Buffer>> },
+): Promise<Map<string, string>> {
+  const targets = new Map<string, string>();
+  for (const [name, type] of [
+    ['large.txt', 'text/plain'],
+    ['small.txt', 'text/plain'],
+    ['big.bin', 'application/octet-stream'],
+  ] as const) {
+    targets.set(`${UPLOADS}${name}`, await uploadFile(baseUrl, '/files', files.bytes[name], type));
+  }
+  return targets;
+}

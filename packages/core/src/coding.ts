@@ -61,9 +61,10 @@ export function guardContentCodings(res: ServerResponse): void {
 }
 
 /**
- * {@link guardContentCodings} for a response range-serve answers itself on Node's response, when no later
- * handler runs: only a layer in front can then add a coding, and it can do so only through a `writeHead`,
- * `write` or `end` it wrapped (compression's `on-headers`), so a response with Node's own three is left unwatched.
+ * {@link guardContentCodings} for a response range-serve writes through its own methods (directory serving,
+ * `sendRange`, a finished upload's download, plain `node:http`): only a layer in front can then add a
+ * coding, and it can do so only through a `writeHead`, `write` or `end` it wrapped (compression's
+ * `on-headers`), so a response with Node's own three is left unwatched.
  */
 export function guardAnsweredResponse(res: ServerResponse): void {
   const own = ServerResponse.prototype;

@@ -3,7 +3,7 @@
  * handlers' bodies that the interception planned, and by plain `node:http` servers.
  */
 import { type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { claimContentCoding } from './coding.js';
+import { claimContentCoding, guardAnsweredResponse } from './coding.js';
 import { mergeResponseFields } from './fields.js';
 import { type BodyOptions, bodyChunks, type ReadBuffers, readWholeBody } from './body.js';
 import { type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
@@ -38,6 +38,9 @@ export async function writeResponse(
   options: WriteOptions = {},
 ): Promise<void> {
   const writer = options.writer;
+  // Through the response's own methods, a layer in front that wrapped them may encode what we write
+  // (compression before sendRange or an upload's download): its coding must not keep our strong tag.
+  if (writer === undefined) guardAnsweredResponse(res);
   removeStaleContentHeaders(res, answer);
   claimContentCoding(res, answer.headers);
   const response = withMergedFields(res, answer);

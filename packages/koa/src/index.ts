@@ -59,6 +59,8 @@ export async function sendRange(
   representation: Representation,
   options: KoaRangeOptions = {},
 ): Promise<ResponsePlan> {
+  // A layer in front (koa-compress before the router) may encode the body: its coding must not keep our strong tag.
+  if (ctx.method === 'GET' || ctx.method === 'HEAD') guardContentCodings(ctx.res);
   const target = { res: ctx.res, getHeader: (name: string) => ctx.res.getHeader(name) };
   const planned = await planSendRange(requestOf(ctx), representation, options, target);
   await respond(ctx, planned.response, planned.representation);
