@@ -42,6 +42,7 @@ export {
 } from './response.js';
 export {
   type AutomaticEtag,
+  encodedFileValidators,
   type HandlerBody,
   type HandlerOutcome,
   type HeaderGetter,

@@ -32,9 +32,12 @@ function codingOf(value: unknown): string {
 /**
  * Watches `res` for a content coding set by any layer: from then on a strong `ETag` on it is made weak
  * and `Vary` names `Accept-Encoding`. Installed once per response (later calls do nothing), by wrapping
- * `setHeader` as `on-headers` wraps `writeHead`.
+ * `setHeader` as `on-headers` wraps `writeHead`. `identityEtag`, when given, is asked for the strong tag
+ * of the body as it stands when a layer encodes a response that carries no ETag (koa-compress behind
+ * range-serve, which replaces the body before range-serve sees it): its weak form then validates the
+ * encoded answer.
  */
-export function guardContentCodings(res: ServerResponse): void {
+export function guardContentCodings(res: ServerResponse, identityEtag?: () => string | undefined): void {
   if (guarded.has(res)) return;
   guarded.add(res);
   const setHeader = res.setHeader;
@@ -48,7 +51,7 @@ export function guardContentCodings(res: ServerResponse): void {
     if (lower !== 'content-encoding' && lower !== 'etag') return result;
     const coding = codingOf(res.getHeader('content-encoding'));
     if (coding !== '' && coding !== ownCoding.get(res)) {
-      const etag = res.getHeader('etag');
+      const etag = res.getHeader('etag') ?? identityEtag?.();
       if (typeof etag === 'string' && etag.startsWith('"')) set('etag', `W/${etag}`);
       // RFC 9530 §3: Repr-Digest covers the representation's bytes as sent, content coding included.
       res.removeHeader('repr-digest');

@@ -7,6 +7,8 @@ import { Readable, Stream } from 'node:stream';
 import type { RangeServeOptions, Representation, ResponseDescription, ResponsePlan } from '@range-serve/core';
 import {
   claimContentCoding,
+  contentEtag,
+  encodedFileValidators,
   guardContentCodings,
   type HandlerBody,
   mergeResponseFields,
@@ -42,11 +44,23 @@ export function rangeServe(rootOrOptions?: string | KoaRangeOptions, maybeOption
   const server = rangeServer<ServerResponse>(rootOrOptions, maybeOptions);
 
   return async function rangeServeMiddleware(ctx: Context, next: Next): Promise<void> {
-    if (ctx.method === 'GET' || ctx.method === 'HEAD') guardContentCodings(ctx.res);
+    const planned = ctx.method === 'GET' || ctx.method === 'HEAD';
+    // A whole file a layer behind us encodes before we see it: its validators are read after `next`.
+    let encodedFile: string | undefined;
+    if (planned)
+      guardContentCodings(ctx.res, () => {
+        encodedFile = ctx.status === 200 ? wholeFilePath(ctx.body) : undefined;
+        return encodedFile === undefined ? identityEtag(ctx) : undefined;
+      });
     const outcome = await server.answer(requestOf(ctx), { res: ctx.res, getHeader: (name) => ctx.res.getHeader(name) });
     if (outcome.kind === 'respond') return respond(ctx, outcome.response, outcome.representation);
     await next();
-    if (ctx.method === 'GET' || ctx.method === 'HEAD') await planLaterMiddleware(ctx, server.options);
+    if (!planned) return;
+    if (encodedFile !== undefined && !ctx.res.hasHeader('etag')) {
+      const validators = await encodedFileValidators(encodedFile, server.options);
+      for (const [name, value] of Object.entries(validators)) if (!ctx.res.hasHeader(name)) ctx.set(name, value);
+    }
+    await planLaterMiddleware(ctx, server.options);
   };
 }
 
@@ -88,6 +102,19 @@ async function planLaterMiddleware(ctx: Context, options: NormalizedOptions<Serv
   }
   if (outcome.kind === 'leave') ctx.set(outcome.headers);
   else await respond(ctx, outcome.response, outcome.representation);
+}
+
+/**
+ * The strong tag of a later middleware's 200 body held whole, as range-serve would give its identity
+ * answer, read when a layer behind us is about to encode it (koa-compress sets Content-Encoding while
+ * `ctx.body` is still the string, Buffer or JSON text); undefined for streams and for our own answers.
+ */
+function identityEtag(ctx: Context): string | undefined {
+  const body: unknown = ctx.body;
+  if (ctx.status !== 200 || body === null || body === undefined) return undefined;
+  if (typeof body === 'object' && planned.has(body)) return undefined;
+  const handled = handlerBody(body);
+  return handled.type === 'bytes' ? contentEtag(handled.bytes) : undefined;
 }
 
 /** A Koa body as the core sees it: the bytes Koa would send (strings as UTF-8, objects as JSON), or a stream. */
