@@ -57,6 +57,12 @@ const ROWS: readonly Row[] = [
     expected: { 'cache-control': 'private, max-age=60, no-transform' },
   },
   {
+    name: "a restriction of ours is added to another layer's Cache-Control, whose lifetime and public stay",
+    existing: { 'cache-control': 'public, max-age=3600' },
+    ours: { 'cache-control': 'no-cache' },
+    expected: { 'cache-control': 'public, max-age=3600, no-cache' },
+  },
+  {
     name: 'no-transform already there is not repeated, whatever its case',
     existing: { 'cache-control': 'No-Transform, max-age=5' },
     ours: { 'cache-control': 'no-transform' },

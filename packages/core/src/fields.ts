@@ -45,12 +45,26 @@ export function mergeVary(vary: string | undefined, added: string): string {
 }
 
 /**
+ * Directives that only restrict what a cache or an intermediary may do (RFC 9111 §5.2.2): adding one to
+ * another layer's Cache-Control never loosens its decision.
+ */
+const RESTRICTIONS = new Set([
+  'no-transform',
+  'no-store',
+  'no-cache',
+  'private',
+  'must-revalidate',
+  'proxy-revalidate',
+]);
+
+/**
  * Cache-Control another layer set is the application's caching decision, kept whole (as send and
- * express.static keep it); of ours only `no-transform` is added, which a 206 needs so that no layer
- * re-encodes the bytes its Content-Range describes (RFC 9111 §5.2.2.6).
+ * express.static keep it): our lifetime and `public` give way to it, and of ours only the restrictions
+ * are added (a 206's `no-transform`, so that no layer re-encodes the bytes its Content-Range describes,
+ * RFC 9111 §5.2.2.6; an upload download's `no-cache`).
  */
 function mergeCacheControl(existing: string, ours: string): string {
-  const needed = members(ours).filter((directive) => directiveName(directive) === 'no-transform');
+  const needed = members(ours).filter((directive) => RESTRICTIONS.has(directiveName(directive)));
   return needed.length === 0 ? existing : mergeList(existing, needed.join(', '), directiveName);
 }
 
