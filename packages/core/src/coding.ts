@@ -32,12 +32,12 @@ function codingOf(value: unknown): string {
 /**
  * Watches `res` for a content coding set by any layer: from then on a strong `ETag` on it is made weak
  * and `Vary` names `Accept-Encoding`. Installed once per response (later calls do nothing), by wrapping
- * `setHeader` as `on-headers` wraps `writeHead`. `identityEtag`, when given, is asked for the strong tag
- * of the body as it stands when a layer encodes a response that carries no ETag (koa-compress behind
- * range-serve, which replaces the body before range-serve sees it): its weak form then validates the
- * encoded answer.
+ * `setHeader` as `on-headers` wraps `writeHead`. `onUnvalidated`, when given, is called when such a
+ * coding is set on a response that carries no ETag, so that an adapter can note the body as it stands
+ * (koa-compress behind range-serve is about to replace it with an encoded stream) and validate the
+ * encoded answer later.
  */
-export function guardContentCodings(res: ServerResponse, identityEtag?: () => string | undefined): void {
+export function guardContentCodings(res: ServerResponse, onUnvalidated?: () => void): void {
   if (guarded.has(res)) return;
   guarded.add(res);
   const setHeader = res.setHeader;
@@ -51,8 +51,9 @@ export function guardContentCodings(res: ServerResponse, identityEtag?: () => st
     if (lower !== 'content-encoding' && lower !== 'etag') return result;
     const coding = codingOf(res.getHeader('content-encoding'));
     if (coding !== '' && coding !== ownCoding.get(res)) {
-      const etag = res.getHeader('etag') ?? identityEtag?.();
+      const etag = res.getHeader('etag');
       if (typeof etag === 'string' && etag.startsWith('"')) set('etag', `W/${etag}`);
+      else if (etag === undefined) onUnvalidated?.();
       // RFC 9530 §3: Repr-Digest covers the representation's bytes as sent, content coding included.
       res.removeHeader('repr-digest');
       const vary = res.getHeader('vary');

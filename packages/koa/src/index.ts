@@ -45,19 +45,21 @@ export function rangeServe(rootOrOptions?: string | KoaRangeOptions, maybeOption
 
   return async function rangeServeMiddleware(ctx: Context, next: Next): Promise<void> {
     const planned = ctx.method === 'GET' || ctx.method === 'HEAD';
-    // A whole file a layer behind us encodes before we see it: its validators are read after `next`.
-    let encodedFile: string | undefined;
+    // The body as it stood when a layer set a coding on an answer without a validator.
+    let coded: { readonly body: unknown } | undefined;
     if (planned)
       guardContentCodings(ctx.res, () => {
-        encodedFile = ctx.status === 200 ? wholeFilePath(ctx.body) : undefined;
-        return encodedFile === undefined ? identityEtag(ctx) : undefined;
+        coded ??= { body: ctx.status === 200 ? ctx.body : undefined };
       });
     const outcome = await server.answer(requestOf(ctx), { res: ctx.res, getHeader: (name) => ctx.res.getHeader(name) });
     if (outcome.kind === 'respond') return respond(ctx, outcome.response, outcome.representation);
     await next();
     if (!planned) return;
-    if (encodedFile !== undefined && !ctx.res.hasHeader('etag')) {
-      const validators = await encodedFileValidators(encodedFile, server.options);
+    // A layer behind us (koa-compress) replaced that body with an encoded stream we cannot hash: the
+    // encoded answer gets the weak form of the validators its identity answer has. A body still in
+    // place was encoded by its middleware itself and is planned over its own bytes as it is.
+    if (coded !== undefined && ctx.body !== coded.body && !ctx.res.hasHeader('etag')) {
+      const validators = await identityValidators(coded.body, server.options);
       for (const [name, value] of Object.entries(validators)) if (!ctx.res.hasHeader(name)) ctx.set(name, value);
     }
     await planLaterMiddleware(ctx, server.options);
@@ -105,16 +107,20 @@ async function planLaterMiddleware(ctx: Context, options: NormalizedOptions<Serv
 }
 
 /**
- * The strong tag of a later middleware's 200 body held whole, as range-serve would give its identity
- * answer, read when a layer behind us is about to encode it (koa-compress sets Content-Encoding while
- * `ctx.body` is still the string, Buffer or JSON text); undefined for streams and for our own answers.
+ * The validators of a later middleware's 200 body as range-serve would give its identity answer, in
+ * their weak form (RFC 9110 §8.8.1: they stand for the encoded bytes sent instead): a body held whole
+ * (string, Buffer, JSON text) its content hash, a whole-file stream its file's; none for other streams
+ * and for our own answers.
  */
-function identityEtag(ctx: Context): string | undefined {
-  const body: unknown = ctx.body;
-  if (ctx.status !== 200 || body === null || body === undefined) return undefined;
-  if (typeof body === 'object' && planned.has(body)) return undefined;
+async function identityValidators(
+  body: unknown,
+  options: NormalizedOptions<ServerResponse>,
+): Promise<Record<string, string>> {
+  if (body === null || body === undefined || (typeof body === 'object' && planned.has(body))) return {};
+  const path = wholeFilePath(body);
+  if (path !== undefined) return encodedFileValidators(path, options);
   const handled = handlerBody(body);
-  return handled.type === 'bytes' ? contentEtag(handled.bytes) : undefined;
+  return handled.type === 'bytes' ? { etag: `W/${contentEtag(handled.bytes)}` } : {};
 }
 
 /** A Koa body as the core sees it: the bytes Koa would send (strings as UTF-8, objects as JSON), or a stream. */
