@@ -1,0 +1,83 @@
+/**
+ * Bun sends a `ReadableStream` body with `Transfer-Encoding: chunked` and drops the `Content-Length` the
+ * response declared (oven-sh/bun#10507). It keeps an exact length only for bodies whose size it knows: bytes,
+ * and a `Bun.file` or a slice of one, which it sends with sendfile. So on Bun a single span of a file is
+ * handed to `Bun.file(path).slice(...)`, and any other body up to {@link BUN_WHOLE_BODY} bytes (multipart,
+ * a store read through `readInto`) is read whole. Longer bodies of that kind are streamed, chunked.
+ * Nothing here runs on other hosts.
+ */
+import { statSync } from 'node:fs';
+import type { FileRepresentation, Representation, ResponseDescription } from '@range-serve/core';
+import { bodyChunks, type ReadBuffers } from '@range-serve/core/adapter';
+
+/** The part of Bun's global this adapter uses. */
+interface BunGlobal {
+  file(path: string): { slice(start: number, end: number): Blob };
+}
+
+const bun = (globalThis as { Bun?: BunGlobal }).Bun;
+
+/** Bodies up to this many bytes that Bun cannot send by itself are read whole on Bun, to keep their length. */
+export const BUN_WHOLE_BODY = 8 * 1024 * 1024;
+
+/**
+ * On Bun, the body of `description` in a form Bun sends with its exact `Content-Length`, or undefined
+ * (not Bun, or longer than {@link BUN_WHOLE_BODY}: stream it). The representation is closed when a body
+ * is returned; on a failure the caller closes it.
+ */
+export async function bunBody(
+  description: ResponseDescription,
+  representation: Representation | undefined,
+): Promise<Blob | Uint8Array | undefined> {
+  if (bun === undefined) return undefined;
+  const file = fileSpan(bun, description, representation);
+  if (file !== undefined) {
+    representation?.close?.();
+    return file;
+  }
+  const length = Number(description.headers['content-length']);
+  if (!(length <= BUN_WHOLE_BODY)) return undefined;
+  const whole = new Uint8Array(length);
+  let at = 0;
+  // Each chunk is copied out before the next read, so one scratch buffer serves every read.
+  let scratch = Buffer.alloc(0);
+  const buffers: ReadBuffers = {
+    acquire: (size) => (scratch.length >= size ? scratch : (scratch = Buffer.allocUnsafeSlow(size))),
+  };
+  for await (const chunk of bodyChunks(description.body, representation, {}, buffers)) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  representation?.close?.();
+  return whole;
+}
+
+/**
+ * A single span of a file as a slice of `Bun.file`, which Bun opens again by its path: only when the path
+ * still names the very file that was planned (device, inode, size and modification time, after the
+ * descriptor's own fstat shows no write in place) and the answer has its `Content-Type` (without one, Bun
+ * would add a type and a `Content-Disposition` of its own).
+ */
+function fileSpan(
+  runtime: BunGlobal,
+  description: ResponseDescription,
+  representation: Representation | undefined,
+): Blob | undefined {
+  const body = description.body;
+  const file = representation as Partial<FileRepresentation> | undefined;
+  if (body.type !== 'span' || description.headers['content-type'] === undefined) return undefined;
+  if (file?.kind !== 'file' || typeof file.path !== 'string' || file.stat === undefined) return undefined;
+  file.verify?.();
+  const planned = file.stat;
+  const now = statSync(file.path, { bigint: true, throwIfNoEntry: false });
+  if (
+    now === undefined ||
+    now.dev !== planned.dev ||
+    now.ino !== planned.ino ||
+    now.size !== planned.size ||
+    now.mtimeNs !== planned.mtimeNs
+  ) {
+    return undefined;
+  }
+  return runtime.file(file.path).slice(body.range.start, body.range.end + 1);
+}
