@@ -292,7 +292,29 @@ export const SERVERS: Record<string, Start> = {
   'express-floor': expressFloor,
   'koa-floor': koaFloor,
   ...STACK_SERVERS,
+  // Web-standard servers on Node: Hono on @hono/node-server, with range-serve's fetch adapter mounted by
+  // the middleware docs/web-standard.md shows, or with the static middleware @hono/node-server ships.
+  async 'rs-hono'(root, port) {
+    const { rangeServe } = await import('@range-serve/fetch');
+    const files = rangeServe(root);
+    return hono(port, async (c, next) => (await files(c.req.raw)) ?? next());
+  },
+  async 'hono.static'(root, port) {
+    const { serveStatic } = await import('@hono/node-server/serve-static');
+    return hono(port, serveStatic({ root }));
+  },
 };
+
+/** Hono with `middleware` on every path, on @hono/node-server. */
+async function hono(port: number, middleware: import('hono').MiddlewareHandler): Promise<http.Server> {
+  const { Hono } = await import('hono');
+  const { serve } = await import('@hono/node-server');
+  const app = new Hono();
+  app.use('*', middleware);
+  return new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(server as http.Server));
+  });
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Precompressed variants (bench/run.ts "Precompressed variants"): the same ROOT, where app.js sits

@@ -3,8 +3,9 @@
  * response declared (oven-sh/bun#10507). It keeps an exact length only for bodies whose size it knows: bytes,
  * and a `Bun.file` or a slice of one, which it sends with sendfile. So on Bun a single span of a file is
  * handed to `Bun.file(path).slice(...)`, and any other body up to {@link BUN_WHOLE_BODY} bytes (multipart,
- * a store read through `readInto`) is read whole. Longer bodies of that kind are streamed, chunked.
- * Nothing here runs on other hosts.
+ * a store read through `readInto`) is read whole. Longer bodies of that kind are streamed, chunked. (Bodies
+ * of at most 64 KiB are read whole on every host before this is asked: one read of ours costs less than
+ * Bun's open, fstat and sendfile.) Nothing here runs on other hosts.
  */
 import { statSync } from 'node:fs';
 import type { FileRepresentation, Representation, ResponseDescription } from '@range-serve/core';
@@ -21,22 +22,30 @@ const bun = (globalThis as { Bun?: BunGlobal }).Bun;
 export const BUN_WHOLE_BODY = 8 * 1024 * 1024;
 
 /**
- * On Bun, the body of `description` in a form Bun sends with its exact `Content-Length`, or undefined
- * (not Bun, or longer than {@link BUN_WHOLE_BODY}: stream it). The representation is closed when a body
- * is returned; on a failure the caller closes it.
+ * On Bun, a single span of a file as a slice of `Bun.file`, which Bun sends itself with sendfile and its
+ * exact length; undefined otherwise. The representation is closed when a slice is returned.
  */
-export async function bunBody(
+export function bunFileSpan(
   description: ResponseDescription,
   representation: Representation | undefined,
-): Promise<Blob | Uint8Array | undefined> {
+): Blob | undefined {
   if (bun === undefined) return undefined;
-  const file = fileSpan(bun, description, representation);
-  if (file !== undefined) {
-    representation?.close?.();
-    return file;
-  }
+  const slice = fileSpan(bun, description, representation);
+  if (slice !== undefined) representation?.close?.();
+  return slice;
+}
+
+/**
+ * On Bun, a body of at most {@link BUN_WHOLE_BODY} bytes read whole, so that Bun sends its length;
+ * undefined elsewhere or for a longer body (stream it). The representation is closed once it is read; on a
+ * failure the caller closes it.
+ */
+export async function bunWholeBody(
+  description: ResponseDescription,
+  representation: Representation | undefined,
+): Promise<Uint8Array | undefined> {
   const length = Number(description.headers['content-length']);
-  if (!(length <= BUN_WHOLE_BODY)) return undefined;
+  if (bun === undefined || !(length <= BUN_WHOLE_BODY)) return undefined;
   const whole = new Uint8Array(length);
   let at = 0;
   // Each chunk is copied out before the next read, so one scratch buffer serves every read.

@@ -2,11 +2,11 @@
  * The one writer of this adapter: a response description and its representation become a `Response`.
  * Bodies of at most 64 KiB are read whole; longer ones are a `ReadableStream` pulled from the core's body
  * chunks, one read per pull, that releases the representation when it ends, is cancelled, or the client
- * goes away. Each host must send the exact `Content-Length` of such a body; see `hostBody` for Bun's.
+ * goes away. Each host must send the exact `Content-Length` of such a body; bun.ts says how Bun is made to.
  */
 import type { Representation, ResponseDescription } from '@range-serve/core';
 import { bodyChunks, CONTENT_HEADERS, describesRepresentation, readWholeBody } from '@range-serve/core/adapter';
-import { bunBody } from './bun.js';
+import { bunFileSpan, bunWholeBody } from './bun.js';
 
 /**
  * The `Response` for `description`, reading its body from `representation`, which it then owns: closed
@@ -56,8 +56,10 @@ async function bodyOf(
       representation?.close?.();
       return bytes;
     }
-    const hosted = await bunBody(description, representation);
-    if (hosted !== undefined) return hosted;
+    const slice = bunFileSpan(description, representation);
+    if (slice !== undefined) return slice;
+    const read = await bunWholeBody(description, representation);
+    if (read !== undefined) return read;
   } catch (err) {
     representation?.close?.();
     throw err;
