@@ -1,6 +1,7 @@
 /**
  * The fetch adapter in the Hono stack users write: `compress()` from hono/compress in front of the
- * directory middleware, on @hono/node-server. Exact statuses, fields and bytes over raw node:http.
+ * directory middleware, on @hono/node-server; and what a `Request`'s `Headers` make of a date field sent in
+ * two lines. Exact statuses, fields and bytes over raw node:http.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -71,5 +72,34 @@ describe('fetch adapter behind hono/compress on @hono/node-server', () => {
     const res = await get({ 'accept-encoding': 'gzip', 'if-none-match': weak });
     assert.equal(res.status, 304);
     assert.equal(res.body.length, 0);
+  });
+});
+
+describe('fetch adapter on @hono/node-server: a date field sent in two lines', () => {
+  let fx: Fixtures;
+  let server: RunningServer;
+
+  before(async () => {
+    fx = makeFixtures();
+    const app = new Hono();
+    const files = rangeServe(fx.root);
+    app.use('*', async (c, next) => (await files(c.req.raw)) ?? next());
+    server = await running(serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server);
+  });
+  after(async () => {
+    await server.close();
+    fx.remove();
+  });
+
+  it('two If-Modified-Since lines reach the handler joined, and a field holding two dates is ignored', async () => {
+    const { headers } = await request(server.baseUrl, '/hello.txt');
+    const lastModified = headers['last-modified'] as string;
+    const one = await request(server.baseUrl, '/hello.txt', { headers: { 'if-modified-since': lastModified } });
+    assert.equal(one.status, 304);
+    const two = await request(server.baseUrl, '/hello.txt', {
+      headers: { 'if-modified-since': [lastModified, 'Thu, 01 Jan 1970 00:00:00 GMT'] },
+    });
+    assert.equal(two.status, 200);
+    assert.deepEqual(two.body, fx.hello);
   });
 });
