@@ -265,6 +265,7 @@ const SERVER_SPECS: readonly ServerSpec[] = [
   { name: 'hono.static', ours: false },
   { name: 'rs-bun', ours: true },
   { name: 'bun.file', ours: false },
+  { name: 'bun-floor', ours: false },
   // Real stacks: ours and the peer behind the same middleware.
   ...STACKS_SERVERS(),
 ];
@@ -278,6 +279,7 @@ const RATIOS: readonly (readonly [string, string])[] = [
   ['rs-node', 'fastify'],
   ['rs-hono', 'hono.static'],
   ['rs-bun', 'bun.file'],
+  ['rs-bun', 'bun-floor'],
   ['rs-express', 'nginx'],
   ['rs-koa', 'nginx'],
   ['rs-node', 'nginx'],
@@ -423,7 +425,7 @@ async function startNode(name: string, root = FIXTURES): Promise<Running> {
 }
 
 /** The servers bench/bun-servers.ts runs on Bun (the binary the `bun` dev dependency installs). */
-const BUN_SERVERS = new Set(['rs-bun', 'bun.file']);
+const BUN_SERVERS = new Set(['rs-bun', 'bun.file', 'bun-floor']);
 
 async function startBun(name: string): Promise<Running> {
   const bun = findRuntime('bun');

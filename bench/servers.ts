@@ -36,7 +36,7 @@ async function koaStatic(root: string, port: number, withRange: boolean): Promis
 // simplest correct way (an ETag from size and mtime, one range or a plain multipart, a read stream),
 // without any of range-serve's protections (no containment, no symlink rule, no changed-file check).
 
-interface FloorAnswer {
+export interface FloorAnswer {
   readonly status: number;
   readonly headers: Record<string, string>;
   /** Inclusive spans of the file; one span is the body, several a multipart/byteranges. */
@@ -47,7 +47,7 @@ interface FloorAnswer {
 const FLOOR_BOUNDARY = 'floor-boundary-3d6b';
 
 /** The floor's answer for a GET of `urlPath` under `root`, or undefined for a miss. */
-async function floorAnswer(
+export async function floorAnswer(
   root: string,
   urlPath: string,
   headers: http.IncomingHttpHeaders,

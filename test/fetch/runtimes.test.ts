@@ -157,6 +157,11 @@ for (const runtime of RUNTIMES) {
         assert.ok(res.body.equals(bytes), `${name}: the file's bytes`);
         assert.equal(res.headers['accept-ranges'], 'bytes', name);
         assert.equal(res.headers['cache-control'], 'public, max-age=0', name);
+        // Without `download`, never a header that makes a browser save a file it would show.
+        assert.ok(
+          [undefined, 'inline'].includes(res.headers['content-disposition']),
+          `${name}: Content-Disposition ${res.headers['content-disposition']}`,
+        );
         assert.match(res.headers.etag ?? '', /^"[0-9a-f]+-[0-9a-f]+"$/, name);
         assert.match(res.headers['last-modified'] ?? '', /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} [\d:]{8} GMT$/);
       }
@@ -171,6 +176,7 @@ for (const runtime of RUNTIMES) {
         assert.equal(res.status, 206, name);
         assert.equal(res.headers['content-range'], `bytes ${first}-${last}/${bytes.length}`, name);
         assertExactLength(res, last - first + 1, name);
+        assert.ok([undefined, 'inline'].includes(res.headers['content-disposition']), name);
         assert.ok(res.body.equals(bytes.subarray(first, last + 1)), `${name}: the range's bytes`);
       }
     });

@@ -36,6 +36,20 @@ export function bunFileSpan(
 }
 
 /**
+ * The header fields for a `Bun.file` body. Bun names the file in a `Content-Disposition: filename="..."` of
+ * its own when the response has none and its type is not one a browser shows (`application/octet-stream`,
+ * PDF, ZIP): a field without a disposition type, which a browser may take as "save as". `inline` (what no
+ * field means, RFC 6266 §4.2) keeps it out; a disposition of the answer's own (`download`, `setHeaders`) stays.
+ */
+export function bunFileFields(headers: Headers | Record<string, string>): Headers | Record<string, string> {
+  if (headers instanceof Headers) {
+    if (!headers.has('content-disposition')) headers.set('content-disposition', 'inline');
+    return headers;
+  }
+  return headers['content-disposition'] === undefined ? { ...headers, 'content-disposition': 'inline' } : headers;
+}
+
+/**
  * On Bun, a body of at most {@link BUN_WHOLE_BODY} bytes read whole, so that Bun sends its length;
  * undefined elsewhere or for a longer body (stream it). The representation is closed once it is read; on a
  * failure the caller closes it.

@@ -6,7 +6,7 @@
  */
 import type { Representation, ResponseDescription } from '@range-serve/core';
 import { bodyChunks, CONTENT_HEADERS, describesRepresentation, readWholeBody } from '@range-serve/core/adapter';
-import { bunFileSpan, bunWholeBody } from './bun.js';
+import { bunFileFields, bunFileSpan, bunWholeBody } from './bun.js';
 
 /**
  * The `Response` for `description`, reading its body from `representation`, which it then owns: closed
@@ -22,7 +22,11 @@ export async function respond(
   before?: Headers,
 ): Promise<Response> {
   const body = await bodyOf(request, description, representation);
-  return new Response(body, { status: description.status, headers: headersOf(description, before) });
+  const headers = headersOf(description, before);
+  return new Response(body, {
+    status: description.status,
+    headers: body instanceof Blob ? bunFileFields(headers) : headers,
+  });
 }
 
 /**
