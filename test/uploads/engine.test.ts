@@ -90,6 +90,14 @@ describe('protocol detection', () => {
       [{ 'upload-draft-interop-version': '9' }, { kind: 'unsupported-draft' }],
       [{ 'upload-draft-interop-version': 'eight' }, { kind: 'unsupported-draft' }],
       [{}, { kind: 'none' }],
+      // tus fields without Tus-Resumable: a tus request whose version is missing (412, not a fall-through).
+      [{ 'upload-offset': '0' }, { kind: 'unversioned-tus' }],
+      [{ 'upload-length': '5' }, { kind: 'unversioned-tus' }],
+      [{ 'content-type': 'application/offset+octet-stream' }, { kind: 'unversioned-tus' }],
+      // The draft's fields without its interop version are not tus's: not an upload request.
+      [{ 'upload-offset': '0', 'upload-complete': '?1' }, { kind: 'none' }],
+      [{ 'upload-offset': '0', 'content-type': 'application/partial-upload' }, { kind: 'none' }],
+      [{ 'content-type': 'text/plain' }, { kind: 'none' }],
     ];
     for (const [headers, expected] of rows)
       assert.deepEqual(detectProtocol(headers), expected, JSON.stringify(headers));

@@ -77,10 +77,91 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(res.body.length, 0);
       });
 
-      it('a request with neither Tus-Resumable nor Upload-Draft-Interop-Version falls through', async () => {
-        const res = await send(s.url(), '/files', 'POST', { 'upload-length': '5' });
-        assert.equal(res.status, 404);
-        assert.equal(res.body.toString(), 'fallthrough');
+      it('a request with no upload field at all goes to the next middleware', async () => {
+        const location = await createTus(s.url(), 5);
+        for (const [method, target, headers] of [
+          ['POST', '/files', { 'content-type': 'text/plain' }],
+          ['PATCH', location, { 'content-type': 'text/plain' }],
+          ['DELETE', location, {}],
+          ['PUT', location, {}],
+        ] as const) {
+          // Node frames a DELETE body only when told its length: this one goes without.
+          const res = await send(
+            s.url(),
+            target,
+            method,
+            headers,
+            method === 'DELETE' ? undefined : Buffer.from('hello'),
+          );
+          assert.equal(res.status, 404, `${method} ${target}`);
+          assert.equal(res.body.toString(), 'fallthrough', `${method} ${target}`);
+        }
+        assert.equal((await send(s.url(), location, 'HEAD', TUS)).headers['upload-offset'], '0');
+      });
+
+      it('a tus request without Tus-Resumable gets 412 with Tus-Version and stores nothing', async () => {
+        const location = await createTus(s.url(), 5);
+        const before = readdirSync(s.dir()).sort();
+        for (const [method, target, headers] of [
+          ['PATCH', location, { 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' }],
+          ['PATCH', location, { 'content-type': 'application/offset+octet-stream' }],
+          ['PATCH', location, { 'upload-offset': '0' }],
+          ['POST', '/files', { 'upload-length': '5' }],
+          ['POST', '/files', { 'upload-defer-length': '1' }],
+          ['POST', '/files', { 'upload-length': '5', 'content-type': 'application/offset+octet-stream' }],
+        ] as const) {
+          const res = await send(s.url(), target, method, headers, Buffer.from('hello'));
+          const what = `${method} ${target} ${JSON.stringify(headers)}`;
+          assert.equal(res.status, 412, what);
+          assert.equal(res.headers['tus-version'], '1.0.0', what);
+          assert.equal(res.headers.location, undefined, what);
+        }
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '0');
+        assert.equal(readFileSync(path.join(s.dir(), location.slice('/files/'.length))).length, 0);
+        // The refused creations made no upload.
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+      });
+
+      it('a CORS preflight for the endpoint or an upload goes to the next middleware', async () => {
+        const location = await createTus(s.url(), 5);
+        for (const [target, method] of [
+          ['/files', 'POST'],
+          [location, 'PATCH'],
+          [location, 'HEAD'],
+        ] as const) {
+          const res = await send(s.url(), target, 'OPTIONS', {
+            origin: 'https://app.example',
+            'access-control-request-method': method,
+            'access-control-request-headers': 'tus-resumable,upload-length,upload-offset,content-type',
+          });
+          assert.equal(res.status, 404, `${target} ${method}`);
+          assert.equal(res.body.toString(), 'fallthrough', `${target} ${method}`);
+          assert.equal(res.headers['tus-version'], undefined);
+        }
+      });
+
+      it('OPTIONS ignores Tus-Resumable, as tus asks, and answers an unsupported interop version with 400', async () => {
+        for (const headers of [{}, TUS, { 'tus-resumable': '2.0.0' }, { 'tus-resumable': '0.2.2' }]) {
+          const res = await send(s.url(), '/files', 'OPTIONS', headers);
+          assert.equal(res.status, 204, JSON.stringify(headers));
+          assert.equal(res.headers['tus-version'], '1.0.0');
+          assert.equal(res.headers['upload-limit'], `max-size=${2 ** 20}, max-age=3600`);
+        }
+        const v6 = await send(s.url(), '/files', 'OPTIONS', draft(6));
+        assert.equal(v6.status, 204);
+        assert.equal(v6.headers['upload-limit'], `max-size=${2 ** 20}, expires=3600`);
+        for (const headers of [
+          draft(9),
+          draft(5),
+          { 'upload-draft-interop-version': 'eight' },
+          { ...TUS, ...draft(9) },
+        ]) {
+          const res = await send(s.url(), '/files', 'OPTIONS', headers);
+          assert.equal(res.status, 400, JSON.stringify(headers));
+          assert.match(res.body.toString(), /supported: 6, 7, 8/);
+          assert.equal(res.headers['upload-limit'], undefined);
+        }
       });
 
       it('another Tus-Resumable version gets 412 with Tus-Version', async () => {

@@ -27,8 +27,8 @@ import {
   isExpired,
   lengthMismatchResponse,
   missingResponse,
+  discoveryResponse,
   offsetResponse,
-  optionsResponse,
   planAppend,
   planCreation,
   type ProtocolChoice,
@@ -507,8 +507,10 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     const prefix = target.prefix.replace(/\/+$/, '');
     if (path === '' || path === '/') {
       if (method === 'OPTIONS') {
+        const response = discoveryResponse(req.headers, limits());
+        if (response === undefined) return false; // a CORS preflight, for the CORS layer
         await ready;
-        send(req, res, optionsResponse(limits(), choice.kind === 'draft' ? choice.version : 8));
+        send(req, res, response);
         return true;
       }
       if (choice.kind === 'none') return false;

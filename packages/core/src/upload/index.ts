@@ -23,6 +23,7 @@ export {
   DRAFT_INTEROP_VERSIONS,
   type DraftInteropVersion,
   detectProtocol,
+  discoveryResponse,
   offsetResponse,
   optionsResponse,
   planAppend,

@@ -45,6 +45,8 @@ export type ProtocolChoice =
   | UploadProtocol
   | { readonly kind: 'unsupported-tus' }
   | { readonly kind: 'unsupported-draft' }
+  /** tus fields (`Upload-Offset`, `Upload-Length`, `application/offset+octet-stream`…) without `Tus-Resumable`. */
+  | { readonly kind: 'unversioned-tus' }
   | { readonly kind: 'none' };
 
 /** A response as data: status, lowercase headers, and a body (empty when absent). */
@@ -97,11 +99,43 @@ export function detectProtocol(headers: IncomingHttpHeaders): ProtocolChoice {
   const tus = headers['tus-resumable'];
   if (tus !== undefined) return single(tus) === TUS_VERSION ? { kind: 'tus' } : { kind: 'unsupported-tus' };
   const interop = headers['upload-draft-interop-version'];
-  if (interop === undefined) return { kind: 'none' };
+  if (interop === undefined) return carriesTusFields(headers) ? { kind: 'unversioned-tus' } : { kind: 'none' };
+  return draftVersion(interop);
+}
+
+function draftVersion(interop: string | string[]): ProtocolChoice {
   const version = parseStructuredInteger(interop);
   return (DRAFT_INTEROP_VERSIONS as readonly number[]).includes(version ?? -1)
     ? { kind: 'draft', version: version as DraftInteropVersion }
     : { kind: 'unsupported-draft' };
+}
+
+/** Fields only a tus request sends; `Upload-Complete` or `application/partial-upload` make it the draft's instead. */
+const TUS_FIELDS = ['upload-offset', 'upload-length', 'upload-defer-length', 'upload-metadata', 'upload-checksum'];
+
+/**
+ * A request shaped like tus whose client left out `Tus-Resumable`: tus 1.0.0 requires the field on every
+ * request but OPTIONS and answers its absence like an unsupported version (tusd and @tus/server do so).
+ */
+function carriesTusFields(headers: IncomingHttpHeaders): boolean {
+  const type = mediaType(headers['content-type']);
+  if (headers['upload-complete'] !== undefined || type === 'application/partial-upload') return false;
+  return type === 'application/offset+octet-stream' || TUS_FIELDS.some((name) => headers[name] !== undefined);
+}
+
+/**
+ * OPTIONS on the endpoint: the capabilities of both protocols, or undefined for a CORS preflight (it
+ * carries `Access-Control-Request-Method`), which belongs to the CORS layer, not to us (Fetch §3.2.2).
+ * tus: OPTIONS is the one request whose `Tus-Resumable` the server ignores. The draft: an interop
+ * version we do not speak is refused as on every other method, so a client never reads limits in a
+ * dialect it did not ask for.
+ */
+export function discoveryResponse(headers: IncomingHttpHeaders, limits: UploadLimits): UploadResponse | undefined {
+  if (headers['access-control-request-method'] !== undefined) return undefined;
+  const interop = headers['upload-draft-interop-version'];
+  const choice = interop === undefined ? undefined : draftVersion(interop);
+  if (choice !== undefined && choice.kind !== 'draft') return unsupportedProtocol(choice);
+  return optionsResponse(limits, choice?.kind === 'draft' ? choice.version : 8);
 }
 
 /** Whether the upload has expired (only unfinished uploads expire). */
@@ -176,7 +210,11 @@ export function uploadLimit(version: DraftInteropVersion, limits: UploadLimits, 
 /** The answer to a request whose protocol version is not spoken. */
 export function unsupportedProtocol(choice: ProtocolChoice): UploadResponse {
   // tus 1.0.0 "Tus-Version": 412 with the versions we speak.
-  if (choice.kind === 'unsupported-tus') return text(412, 'Unsupported tus version', { 'tus-version': TUS_VERSION });
+  // tus 1.0.0 "Tus-Resumable": a version we do not speak, or none on a tus request, is a 412 with the
+  // versions we speak; our own Tus-Resumable goes on every tus response but OPTIONS.
+  const versions = { ...TUS_HEADERS, 'tus-version': TUS_VERSION };
+  if (choice.kind === 'unsupported-tus') return text(412, 'Unsupported tus version', versions);
+  if (choice.kind === 'unversioned-tus') return text(412, 'Tus-Resumable is required', versions);
   return text(400, `Unsupported Upload-Draft-Interop-Version; supported: ${DRAFT_INTEROP_VERSIONS.join(', ')}`);
 }
 
