@@ -107,6 +107,22 @@ describe('protocol detection', () => {
 describe('protocol decisions', () => {
   const tus = { kind: 'tus' } as const;
 
+  it('Location is the mount path and the id, whatever form of prefix an adapter passes', async () => {
+    const { uploadLocation } = await import('../../packages/core/src/upload/protocol.ts');
+    const id = 'AAAAAAAAAAAAAAAAAAAAAA';
+    for (const [prefix, location] of [
+      ['/files', `/files/${id}`],
+      ['/files/', `/files/${id}`],
+      ['', `/${id}`],
+      ['http://evil.example/files', `/files/${id}`],
+      ['https://evil.example:8443/a/files', `/a/files/${id}`],
+      ['//evil.example/files', `/evil.example/files/${id}`],
+      ['not a url', `/${id}`],
+    ] as const) {
+      assert.equal(uploadLocation(prefix, id), location, prefix);
+    }
+  });
+
   it('OPTIONS announces tus capabilities and Upload-Limit with the lifetime key of the interop version', () => {
     assert.equal(optionsResponse(LIMITS).headers['upload-limit'], 'max-size=1000, max-age=60');
     assert.equal(optionsResponse(LIMITS, 6).headers['upload-limit'], 'max-size=1000, expires=60');

@@ -77,6 +77,25 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(res.body.length, 0);
       });
 
+      it('Location is built from the path alone, also for an absolute-form request target', async () => {
+        const { port } = new URL(s.url());
+        for (const target of ['http://evil.example/files', 'http://evil.example:8080/files?x=1', '/files']) {
+          const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+            const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: target, agent: false });
+            req.setHeader('tus-resumable', '1.0.0');
+            req.setHeader('upload-length', '3');
+            req.on('response', (response) => {
+              response.resume();
+              resolve(response);
+            });
+            req.on('error', reject);
+            req.end();
+          });
+          assert.equal(res.statusCode, 201, target);
+          assert.match(res.headers.location ?? '', ID_PATH, target);
+        }
+      });
+
       it('a request with no upload field at all goes to the next middleware', async () => {
         const location = await createTus(s.url(), 5);
         for (const [method, target, headers] of [

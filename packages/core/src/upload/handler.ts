@@ -37,6 +37,7 @@ import {
   terminationCheck,
   unsupportedProtocol,
   type UploadLimits,
+  uploadLocation,
   type UploadProtocol,
   type UploadState,
 } from './protocol.js';
@@ -370,7 +371,7 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     const lease = await locks.acquire(id);
     try {
       await store.create(state);
-      const location = `${prefix}/${id}`;
+      const location = uploadLocation(prefix, id);
       let outcome: BodyOutcome = 'complete';
       if (plan.withContent)
         ({ state, outcome } = await receive(req, lease, state, {

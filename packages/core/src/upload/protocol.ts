@@ -218,6 +218,23 @@ export function unsupportedProtocol(choice: ProtocolChoice): UploadResponse {
   return text(400, `Unsupported Upload-Draft-Interop-Version; supported: ${DRAFT_INTEROP_VERSIONS.join(', ')}`);
 }
 
+/**
+ * The URL of upload `id` under the mount `prefix`, as a path-absolute reference: whatever an adapter
+ * passed as the prefix, only its path is kept, so an absolute-form request target (`POST
+ * http://evil.example/files`) never puts another origin into Location, and `//host` never starts it.
+ */
+export function uploadLocation(prefix: string, id: string): string {
+  let path = prefix;
+  if (!path.startsWith('/')) {
+    try {
+      path = new URL(path).pathname;
+    } catch {
+      path = '';
+    }
+  }
+  return `${path.replace(/^\/+/, '/').replace(/\/+$/, '')}/${id}`;
+}
+
 /** OPTIONS on the upload endpoint: every capability of both protocols. */
 export function optionsResponse(limits: UploadLimits, version: DraftInteropVersion = 8): UploadResponse {
   return {
