@@ -68,6 +68,8 @@ describe('upload options', () => {
       [{ directory: '/tmp/x', idleTimeout: true }, /idleTimeout/],
       [{ directory: '/tmp/x', onComplete: 'yes' }, /onComplete must be a function/],
       [{ directory: '/tmp/x', maxsize: 5 }, /unknown option "maxsize"/],
+      [{ directory: '/tmp/x', downloadTypes: 'image/svg+xml' }, /downloadTypes/],
+      [{ directory: '/tmp/x', downloadTypes: ['image/svg+xml', 'not a type'] }, /downloadTypes/],
     ];
     for (const [options, message] of bad) {
       assert.throws(

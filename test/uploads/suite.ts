@@ -935,6 +935,59 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(res.headers['repr-digest'], `sha-256=:${createHash('sha256').update(content).digest('base64')}:`);
       });
 
+      it('a finished upload is served inert: a type off the safe list as application/octet-stream, nosniff, CSP sandbox', async () => {
+        const declared = [
+          'text/html',
+          'TEXT/HTML; charset=utf-8',
+          'image/svg+xml',
+          'text/javascript',
+          'application/javascript',
+          'text/css',
+          'application/xhtml+xml',
+          'application/xml',
+          'text/xml',
+          'application/json',
+          'application/wasm',
+          'text/plain+html',
+          'not a type',
+        ];
+        const finish = async (headers: Record<string, string>, protocol: Record<string, string>): Promise<string> => {
+          const created = await send(s.url(), '/files', 'POST', { ...protocol, ...headers }, Buffer.from('<b>x</b>'));
+          assert.ok(created.status === 201 || created.status === 204, String(created.status));
+          return created.headers.location ?? '';
+        };
+        const tusDone = { 'upload-length': '8', 'content-type': 'application/offset+octet-stream' };
+        const targets: Array<[string, string]> = [];
+        for (const type of declared) {
+          targets.push([type, await finish({ ...tusDone, 'upload-metadata': `filetype ${b64(type)}` }, TUS)]);
+          targets.push([`draft ${type}`, await finish({ 'upload-complete': '?1', 'content-type': type }, draft(8))]);
+        }
+        for (const [type, at] of targets) {
+          for (const range of [undefined, 'bytes=0-2']) {
+            const res = await send(s.url(), at, 'GET', range === undefined ? {} : { range });
+            assert.equal(res.status, range === undefined ? 200 : 206, type);
+            assert.equal(res.headers['content-type'], 'application/octet-stream', type);
+            assert.equal(res.headers['x-content-type-options'], 'nosniff', type);
+            assert.equal(res.headers['content-security-policy'], 'sandbox', type);
+            assert.match(res.headers['content-disposition'] ?? '', /^attachment/, type);
+          }
+        }
+        // A type on the safe list keeps its declared type (lowercased, without parameters), sandboxed all the same.
+        for (const [type, served] of [
+          ['image/png', 'image/png'],
+          ['Image/JPEG', 'image/jpeg'],
+          ['text/plain; charset=utf-8', 'text/plain'],
+          ['audio/mpeg', 'audio/mpeg'],
+          ['application/pdf', 'application/pdf'],
+        ]) {
+          const at = await finish({ ...tusDone, 'upload-metadata': `filetype ${b64(type)}` }, TUS);
+          const res = await send(s.url(), at, 'GET');
+          assert.equal(res.headers['content-type'], served, type);
+          assert.equal(res.headers['content-security-policy'], 'sandbox', type);
+          assert.equal(res.headers['x-content-type-options'], 'nosniff', type);
+        }
+      });
+
       it('ranges, multipart and If-Range work as for any download', async () => {
         const whole = await send(s.url(), location, 'GET');
         const part = await send(s.url(), location, 'GET', {
@@ -1106,6 +1159,70 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         const del = await send(s.url(), location, 'DELETE', { ...TUS, 'x-user': 'ann' });
         assert.equal(del.status, 204);
         assert.ok(seen.includes(`terminated ${location.slice(7)}`));
+      });
+    });
+
+    describe('an app that widens the types finished uploads are served with', () => {
+      const s = serve((dir) => ({
+        options: {
+          directory: dir,
+          downloadTypes: ['image/svg+xml'],
+          // The app checked these bytes (here: it trusts the header) and vouches for the type.
+          onComplete: (req) =>
+            req.headers['x-checked'] === 'html' ? { contentType: 'text/html; charset=utf-8' } : undefined,
+        },
+      }));
+
+      it("serves a type from downloadTypes as declared and onComplete's contentType as given, still sandboxed", async () => {
+        const svg = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-length': '6',
+            'content-type': 'application/offset+octet-stream',
+            'upload-metadata': `filetype ${b64('image/svg+xml')}`,
+          },
+          Buffer.from('<svg/>'),
+        );
+        const html = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'x-checked': 'html',
+            'upload-length': '6',
+            'content-type': 'application/offset+octet-stream',
+            'upload-metadata': `filetype ${b64('application/x-anything')}`,
+          },
+          Buffer.from('<p>ok!'),
+        );
+        const other = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-length': '6',
+            'content-type': 'application/offset+octet-stream',
+            'upload-metadata': `filetype ${b64('text/html')}`,
+          },
+          Buffer.from('<p>no!'),
+        );
+        for (const [created, type] of [
+          [svg, 'image/svg+xml'],
+          [html, 'text/html; charset=utf-8'],
+          [other, 'application/octet-stream'],
+        ] as const) {
+          assert.equal(created.status, 201);
+          const res = await send(s.url(), created.headers.location ?? '', 'GET');
+          assert.equal(res.status, 200, `${type}: ${res.body.toString()}`);
+          assert.equal(res.headers['content-type'], type);
+          assert.equal(res.headers['content-security-policy'], 'sandbox');
+          assert.equal(res.headers['x-content-type-options'], 'nosniff');
+        }
       });
     });
 

@@ -8,6 +8,7 @@ import type { Middleware } from 'koa';
 export type {
   CompletedUpload,
   ResumableUploadOptions,
+  UploadCompletion,
   UploadDescription,
   UploadHookResponse,
 } from '@range-serve/core/upload';

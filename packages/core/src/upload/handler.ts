@@ -28,6 +28,8 @@ import {
   lengthMismatchResponse,
   missingResponse,
   discoveryResponse,
+  downloadContentType,
+  INERT_DOWNLOAD_HEADERS,
   offsetResponse,
   planAppend,
   planCreation,
@@ -41,6 +43,7 @@ import {
   type UploadProtocol,
   type UploadState,
 } from './protocol.js';
+import { isMediaType } from './fields.js';
 import { bodyAlreadyConsumed, ConsumedBodyError, receiveContent } from './receive.js';
 import { newUploadId, UPLOAD_ID, UploadStore } from './store.js';
 
@@ -128,9 +131,6 @@ function hookResponse(
   headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   return { status: own.status, headers, body };
 }
-
-const MEDIA_TYPE =
-  /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"[^"\\\r\n]*"))*$/;
 
 /** Builds the upload engine for `options` (validated here: a bad option throws a TypeError). */
 /** How many unfinished uploads keep a running SHA-256 in memory; beyond it the oldest is read back at completion. */
@@ -275,7 +275,13 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
         sha256: finished.sha256 ?? '',
       };
       const verdict = await hooks.onComplete(req, upload);
-      if (verdict?.moved === true) await store.commit({ ...finished, moved: true });
+      const servedType = verdict?.contentType;
+      if (servedType !== undefined && (typeof servedType !== 'string' || !isMediaType(servedType))) {
+        throw new TypeError(`onComplete returned contentType ${JSON.stringify(servedType)}, not a media type`);
+      }
+      if (verdict?.moved === true || servedType !== undefined) {
+        await store.commit({ ...finished, ...(verdict?.moved === true && { moved: true }), servedType });
+      }
       own = verdict?.response;
     }
     send(req, res, completedResponse(protocol, finished, location, own));
@@ -389,15 +395,12 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     if (state.moved) return send(req, res, plainText(404, 'Not Found'));
     const headers: Record<string, string> = {
       'cache-control': 'no-cache',
-      'x-content-type-options': 'nosniff',
+      ...INERT_DOWNLOAD_HEADERS,
       'content-disposition': contentDisposition(state.fileName ?? state.id),
     };
     // RFC 9530: the digest of the whole representation, so a client can check what it assembled.
     if (state.sha256 !== undefined) headers['repr-digest'] = `sha-256=:${state.sha256}:`;
-    const contentType =
-      state.contentType !== undefined && MEDIA_TYPE.test(state.contentType)
-        ? state.contentType
-        : 'application/octet-stream';
+    const contentType = state.servedType ?? downloadContentType(state.contentType, normalized.downloadTypes);
     const representation = await openFile(store.dataPath(state.id), { followSymlinks: false, contentType, headers });
     try {
       serveRepresentation(req, res, representation);

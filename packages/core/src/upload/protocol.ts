@@ -11,6 +11,7 @@ import {
   type ChecksumAlgorithm,
   formatLimits,
   formatUploadMetadata,
+  isMediaType,
   mediaType,
   parseStructuredBoolean,
   parseStructuredInteger,
@@ -77,7 +78,67 @@ export interface UploadState {
   readonly sha256?: string | undefined;
   /** The completion hook moved the file away. */
   readonly moved?: boolean | undefined;
+  /** The Content-Type the completion hook chose to serve the upload with (the app vouches for it). */
+  readonly servedType?: string | undefined;
 }
+
+/**
+ * Media types a finished upload is served with as its uploader declared them: images, sound, video,
+ * plain text and archives, none of which a browser runs as script, style or a document of our origin
+ * (with `X-Content-Type-Options: nosniff`, a `<script>` or stylesheet of another type is refused).
+ * HTML, SVG, XML, JavaScript, CSS, JSON and WebAssembly are not among them.
+ */
+export const SAFE_DOWNLOAD_TYPES: readonly string[] = [
+  'application/gzip',
+  'application/octet-stream',
+  'application/pdf',
+  'application/x-7z-compressed',
+  'application/x-tar',
+  'application/zip',
+  'audio/aac',
+  'audio/flac',
+  'audio/mp4',
+  'audio/mpeg',
+  'audio/ogg',
+  'audio/opus',
+  'audio/wav',
+  'audio/webm',
+  'image/avif',
+  'image/bmp',
+  'image/gif',
+  'image/heic',
+  'image/jpeg',
+  'image/png',
+  'image/tiff',
+  'image/webp',
+  'text/csv',
+  'text/plain',
+  'video/mp4',
+  'video/mpeg',
+  'video/ogg',
+  'video/quicktime',
+  'video/webm',
+  'video/x-matroska',
+];
+
+const SAFE_TYPES = new Set(SAFE_DOWNLOAD_TYPES);
+
+/**
+ * The Content-Type a finished upload is downloaded with: its declared media type (lowercased, without
+ * parameters) when it is on the safe list or among the app's `extra` types, else
+ * `application/octet-stream`. The uploader never chooses what a browser executes on our origin.
+ */
+export function downloadContentType(declared: string | undefined, extra: ReadonlySet<string>): string {
+  const type = declared !== undefined && isMediaType(declared) ? mediaType(declared) : undefined;
+  return type !== undefined && (SAFE_TYPES.has(type) || extra.has(type)) ? type : 'application/octet-stream';
+}
+
+/** The fields that keep a finished upload's download inert whatever its type: no sniffing, no scripts, no plugins. */
+export const INERT_DOWNLOAD_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  // A sandboxed document runs no script and has an opaque origin, should the download ever be rendered.
+  'content-security-policy': 'sandbox',
+};
 
 /** The limits and clock the decisions depend on. */
 export interface UploadLimits {
