@@ -273,19 +273,78 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal((await send(s.url(), location, 'GET')).body.toString(), 'hello world');
       });
 
-      it('more bytes than Upload-Length are a 413 and nothing past the length is stored', async () => {
+      it('a Content-Length past Upload-Length is a 413 before any byte is read', async () => {
         const location = await createTus(s.url(), 4);
         const patch = { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' };
         const declared = await send(s.url(), location, 'PATCH', patch, Buffer.from('123456'));
         assert.equal(declared.status, 413);
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '0');
+      });
+
+      it('a body streaming past Upload-Length completes the upload with exactly the bytes up to the length', async () => {
+        const location = await createTus(s.url(), 5);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' };
         // Chunked, so that only the streamed count can catch it.
         const streamed = await send(s.url(), location, 'PATCH', { ...patch, 'transfer-encoding': 'chunked' }, [
-          Buffer.from('12'),
-          Buffer.from('3456'),
+          Buffer.from('hel'),
+          Buffer.from('loEXTRA'),
         ]);
-        assert.equal(streamed.status, 413);
-        const head = await send(s.url(), location, 'HEAD', TUS);
-        assert.equal(head.headers['upload-offset'], '4');
+        assert.equal(streamed.status, 204);
+        assert.equal(streamed.headers['upload-offset'], '5');
+        const got = await send(s.url(), location, 'GET');
+        assert.equal(got.status, 200);
+        assert.equal(got.body.toString(), 'hello');
+        // The same for creation-with-upload: the finished upload's Location, its bytes up to the length.
+        const created = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-length': '5',
+            'content-type': 'application/offset+octet-stream',
+            'transfer-encoding': 'chunked',
+          },
+          [Buffer.from('wor'), Buffer.from('ldEXTRA')],
+        );
+        assert.equal(created.status, 201);
+        assert.equal(created.headers['upload-offset'], '5');
+        assert.equal((await send(s.url(), created.headers.location ?? '', 'GET')).body.toString(), 'world');
+      });
+
+      it('a creation refused with a 4xx leaves no upload behind', async () => {
+        const before = readdirSync(s.dir()).sort();
+        const sha1 = (text: string) => `sha1 ${createHash('sha1').update(text).digest('base64')}`;
+        const checksum = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-length': '10',
+            'content-type': 'application/offset+octet-stream',
+            'upload-checksum': sha1('other bytes'),
+          },
+          Buffer.from('hello'),
+        );
+        assert.equal(checksum.status, 460);
+        assert.equal(checksum.headers.location, undefined);
+        // Streaming past maxSize (1 MiB here) with a deferred length.
+        const tooLarge = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-defer-length': '1',
+            'content-type': 'application/offset+octet-stream',
+            'transfer-encoding': 'chunked',
+          },
+          [Buffer.alloc(700_000, 1), Buffer.alloc(700_000, 2)],
+        );
+        assert.equal(tooLarge.status, 413);
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
       });
 
       it('creation-with-upload stores the content of the POST', async () => {
@@ -522,7 +581,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(head.headers['upload-offset'], '120');
       });
 
-      it('a draft body streaming past max-size is a 413 with Upload-Limit and nothing past the limit is stored', async () => {
+      it('a draft body streaming past max-size is a 413 with Upload-Limit and stores none of its bytes', async () => {
         const created = await send(s.url(), '/files', 'POST', { ...draft(8), 'upload-complete': '?0' });
         const location = created.headers.location ?? '';
         const res = await send(
@@ -542,7 +601,8 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(res.headers['upload-complete'], '?0');
         assert.match(String(res.headers['upload-limit']), /^max-size=1000, max-age=(86400|86399)$/);
         const head = await send(s.url(), location, 'HEAD', draft(8));
-        assert.equal(head.headers['upload-offset'], '1000');
+        assert.equal(head.headers['upload-offset'], '0');
+        assert.equal(readFileSync(path.join(s.dir(), location.slice('/files/'.length))).length, 0);
       });
 
       it('a client that disconnects mid-body leaves no open descriptor', async (t) => {
@@ -738,7 +798,19 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
             Buffer.from('!'),
           );
           assert.equal(again.status, 400);
-          assert.equal(JSON.parse(again.body.toString()).type, `${DRAFT_PROBLEM}completed-upload`);
+          // Draft -10 on (interop 8): a non-empty append to a completed upload is an inconsistent length.
+          const problem = version === 8 ? 'inconsistent-upload-length' : 'completed-upload';
+          assert.equal(JSON.parse(again.body.toString()).type, `${DRAFT_PROBLEM}${problem}`);
+          assert.equal(again.headers['upload-offset'], '11');
+          const empty = await send(
+            s.url(),
+            location,
+            'PATCH',
+            { ...headers, 'upload-offset': '11', 'upload-complete': '?1' },
+            Buffer.alloc(0),
+          );
+          assert.equal(empty.status, 400);
+          assert.equal(JSON.parse(empty.body.toString()).type, `${DRAFT_PROBLEM}completed-upload`);
           assert.equal((await send(s.url(), location, 'GET')).body.toString(), 'hello world');
         });
 
@@ -858,6 +930,8 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
             const head = await send(s.url(), location, 'HEAD', draft(version));
             if (version === 6) {
               assert.equal(res.status, 400);
+              // Draft -05: the upload stays active, so the failure states its offset.
+              assert.equal(res.headers['upload-offset'], '5');
               assert.equal(head.status, 204);
               assert.equal(head.headers['upload-offset'], '5');
             } else {
@@ -871,6 +945,94 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
             }
           },
         );
+
+        it('a ?1 body shorter than Upload-Length is refused with 400 and stores none of its bytes', async () => {
+          const created = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...draft(version), 'upload-complete': '?0', 'upload-length': '10' },
+            Buffer.from('abc'),
+          );
+          const location = created.headers.location ?? '';
+          const short = await send(
+            s.url(),
+            location,
+            'PATCH',
+            {
+              ...draft(version),
+              'content-type': 'application/partial-upload',
+              'upload-offset': '3',
+              'upload-complete': '?1',
+              'transfer-encoding': 'chunked',
+            },
+            [Buffer.from('de'), Buffer.from('f')],
+          );
+          assert.equal(short.status, 400);
+          assert.equal(short.headers['upload-complete'], '?0');
+          if (version === 6) assert.equal(short.headers['upload-offset'], '3');
+          else assert.equal(JSON.parse(short.body.toString()).type, `${DRAFT_PROBLEM}inconsistent-upload-length`);
+          const head = await send(s.url(), location, 'HEAD', draft(version));
+          assert.equal(head.headers['upload-offset'], '3');
+          assert.equal(readFileSync(path.join(s.dir(), location.slice('/files/'.length))).toString(), 'abc');
+        });
+
+        it('a creation refused with a 4xx leaves no upload behind', async () => {
+          const before = readdirSync(s.dir()).sort();
+          const chunked = { ...draft(version), 'content-type': 'text/plain', 'transfer-encoding': 'chunked' };
+          // ?1 with a body shorter than its Upload-Length.
+          const short = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...chunked, 'upload-complete': '?1', 'upload-length': '10' },
+            [Buffer.from('ab'), Buffer.from('c')],
+          );
+          assert.equal(short.status, 400);
+          // A body streaming past its Upload-Length, and one past max-size (1000 here) with no length.
+          const long = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...chunked, 'upload-complete': '?0', 'upload-length': '5' },
+            [Buffer.from('abc'), Buffer.from('defg')],
+          );
+          assert.equal(long.status, version === 6 ? 400 : 413);
+          const huge = await send(s.url(), '/files', 'POST', { ...chunked, 'upload-complete': '?0' }, [
+            Buffer.alloc(600, 1),
+            Buffer.alloc(600, 2),
+          ]);
+          assert.equal(huge.status, 413);
+          for (const res of [short, long, huge]) assert.equal(res.headers.location, undefined);
+          assert.deepEqual(readdirSync(s.dir()).sort(), before);
+        });
+
+        if (version === 6) {
+          it('every refused append states the offset while the upload stays active (draft -05)', async () => {
+            const created = await send(
+              s.url(),
+              '/files',
+              'POST',
+              { ...draft(6), 'upload-complete': '?0', 'upload-length': '10' },
+              Buffer.from('abcd'),
+            );
+            const location = created.headers.location ?? '';
+            const append = { ...draft(6), 'content-type': 'application/partial-upload', 'upload-complete': '?0' };
+            const refusals: Array<[Record<string, string>, number]> = [
+              [{ ...append, 'content-type': 'text/plain', 'upload-offset': '4' }, 415],
+              [{ ...append, 'upload-offset': 'four' }, 400],
+              [{ ...append, 'upload-offset': '4', 'upload-length': '11' }, 400],
+              [{ ...append, 'upload-offset': '4', 'content-length': '7' }, 413],
+              [{ ...append, 'upload-offset': '1' }, 409],
+            ];
+            for (const [headers, status] of refusals) {
+              const body = Buffer.alloc(Number(headers['content-length'] ?? 3), 7);
+              const res = await send(s.url(), location, 'PATCH', headers, body);
+              assert.equal(res.status, status, JSON.stringify(headers));
+              assert.equal(res.headers['upload-offset'], '4', JSON.stringify(headers));
+            }
+          });
+        }
 
         it('cancellation by DELETE answers 204 and the upload is then unknown', async () => {
           const created = await send(s.url(), '/files', 'POST', { ...draft(version), 'upload-complete': '?0' });
@@ -1134,6 +1296,88 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
           seen.filter((line) => line.startsWith('complete 3 ') && line.endsWith(location.slice(7))).length,
           1,
         );
+      });
+
+      it("a request refused by a check or by onRequest never takes over the owner's running PATCH", async () => {
+        const location = await createTus(s.url(), 1000, { 'x-user': 'ann' });
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+        const owner = await openRequest(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'x-user': 'ann', 'upload-offset': '0', 'content-length': '1000' },
+          Buffer.alloc(300, 1),
+        );
+        await pause(100);
+        const hostile: Array<[string, Record<string, string>, Buffer | undefined, number]> = [
+          ['HEAD', { ...TUS, 'x-user': 'bob' }, undefined, 403],
+          ['GET', { ...TUS, 'x-user': 'bob' }, undefined, 403],
+          ['GET', { 'x-user': 'bob' }, undefined, 403],
+          ['PATCH', { ...patch, 'x-user': 'bob', 'upload-offset': '0' }, Buffer.from('x'), 403],
+          ['DELETE', { ...TUS, 'x-user': 'bob' }, undefined, 403],
+          [
+            'PATCH',
+            { ...TUS, 'x-user': 'ann', 'content-type': 'text/plain', 'upload-offset': '0' },
+            Buffer.from('x'),
+            415,
+          ],
+          ['PATCH', { ...patch, 'x-user': 'ann', 'upload-offset': 'zero' }, Buffer.from('x'), 400],
+          [
+            'PATCH',
+            { ...patch, 'x-user': 'ann', 'upload-offset': '0', 'upload-checksum': 'sha1 !!' },
+            Buffer.from('x'),
+            400,
+          ],
+          ['PATCH', { ...patch, 'x-user': 'ann', 'upload-offset': '0', 'upload-length': '7' }, Buffer.from('x'), 400],
+          [
+            'PATCH',
+            { ...patch, 'x-user': 'ann', 'upload-offset': '0', 'content-length': '1001' },
+            Buffer.alloc(1001),
+            413,
+          ],
+          ['PATCH', { ...patch, 'x-user': 'ann', 'upload-offset': '999' }, Buffer.from('x'), 409],
+          [
+            'PATCH',
+            { ...patch, 'tus-resumable': '2.0.0', 'x-user': 'ann', 'upload-offset': '0' },
+            Buffer.from('x'),
+            412,
+          ],
+          ['HEAD', { ...draft(6), 'x-user': 'ann', 'upload-offset': '0' }, undefined, 400],
+        ];
+        for (const [method, headers, body, status] of hostile) {
+          const res = await send(s.url(), location, method, headers, body);
+          assert.equal(res.status, status, `${method} ${JSON.stringify(headers)}`);
+        }
+        // The owner's append was never interrupted: it finishes and completes the upload.
+        await owner.write(Buffer.alloc(700, 2));
+        const reply = await owner.reply;
+        assert.equal(reply?.status, 200);
+        assert.equal(reply?.headers['upload-offset'], '1000');
+        const got = await send(s.url(), location, 'GET', { 'x-user': 'ann' });
+        assert.deepEqual(got.body, Buffer.concat([Buffer.alloc(300, 1), Buffer.alloc(700, 2)]));
+      });
+
+      it('a body streaming past Upload-Length completes the upload and onComplete runs once', async () => {
+        const location = await createTus(s.url(), 5, { 'x-user': 'ann' });
+        const res = await send(
+          s.url(),
+          location,
+          'PATCH',
+          {
+            ...TUS,
+            'x-user': 'ann',
+            'content-type': 'application/offset+octet-stream',
+            'upload-offset': '0',
+            'transfer-encoding': 'chunked',
+          },
+          [Buffer.from('hel'), Buffer.from('loEXTRA')],
+        );
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['upload-offset'], '5');
+        const sum = createHash('sha256').update('hello').digest('base64');
+        assert.equal(seen.filter((line) => line === `complete 5 ${sum} ${location.slice(7)}`).length, 1);
+        const got = await send(s.url(), location, 'GET', { 'x-user': 'ann' });
+        assert.equal(got.body.toString(), 'hello');
       });
 
       it('onRequest also guards the download of a finished upload', async () => {

@@ -110,6 +110,24 @@ export interface ResumableUploadOptions extends UploadHooks {
   /** A request body that sends nothing for this long is ended, its bytes kept: ms or a duration string (default `'30s'`). */
   idleTimeout?: number | string;
   /**
+   * The slowest average rate a body may keep, in bytes per second (a number or a size string such as
+   * `'1 KiB'`; default `'1 KiB'`); `false` for none. After the first `idleTimeout`, a body must have
+   * brought this many bytes for every further second, else it is ended with 408 and its bytes kept: a
+   * client trickling a byte just under `idleTimeout` cannot hold a request open for ever.
+   */
+  minRate?: number | string | false;
+  /**
+   * The most bytes of description a client may store with an upload: the `Upload-Metadata` field, and for
+   * the draft the `Content-Type` and `Content-Disposition` kept with it (bytes or a size string; default
+   * `'4 KiB'`). A larger creation gets 431.
+   */
+  maxMetadataSize?: number | string;
+  /**
+   * The most unfinished uploads at once (default 10,000); a creation beyond gets 503 with `Retry-After`.
+   * Finished uploads do not count: their state is read from disk when asked for.
+   */
+  maxUploads?: number;
+  /**
    * Media types (`'image/svg+xml'`) a finished upload is downloaded with as its uploader declared them,
    * beyond the built-in safe list (images, sound, video, plain text, PDF, archives); any other declared
    * type is served as `application/octet-stream` (default: none).
@@ -125,6 +143,10 @@ export interface NormalizedUploadOptions {
   readonly expiresAfter: number | undefined;
   readonly sweepInterval: number;
   readonly idleTimeout: number;
+  /** Bytes per second, or undefined for no minimum. */
+  readonly minRate: number | undefined;
+  readonly maxMetadataSize: number;
+  readonly maxUploads: number;
   /** Lowercased media types added to the safe download list. */
   readonly downloadTypes: ReadonlySet<string>;
   readonly hooks: UploadHooks;
@@ -136,6 +158,9 @@ const KNOWN = new Set([
   'expiresAfter',
   'sweepInterval',
   'idleTimeout',
+  'minRate',
+  'maxMetadataSize',
+  'maxUploads',
   'downloadTypes',
   'beforeCreate',
   'onRequest',
@@ -175,6 +200,24 @@ function duration(name: string, value: unknown): number {
     throw new TypeError(`${name} must be a positive number of milliseconds or a duration string such as '1d'`);
   }
   return millis;
+}
+
+function positiveSize(name: string, value: unknown, unit: string): number {
+  const bytes = typeof value === 'number' || typeof value === 'string' ? parseSize(value) : undefined;
+  if (bytes === undefined || bytes <= 0) {
+    const example = unit === '' ? "'4 KiB'" : "'1 KiB'";
+    throw new TypeError(
+      `${name} must be a positive number of bytes${unit === '' ? '' : ` ${unit}`} or a size string such as ${example}`,
+    );
+  }
+  return bytes;
+}
+
+function count(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive integer`);
+  }
+  return value;
 }
 
 const BARE_MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/;
@@ -219,6 +262,9 @@ export function normalizeUploadOptions(options: ResumableUploadOptions): Normali
     expiresAfter,
     sweepInterval: duration('sweepInterval', options.sweepInterval ?? '1h'),
     idleTimeout: duration('idleTimeout', options.idleTimeout ?? '30s'),
+    minRate: options.minRate === false ? undefined : positiveSize('minRate', options.minRate ?? '1 KiB', 'per second'),
+    maxMetadataSize: positiveSize('maxMetadataSize', options.maxMetadataSize ?? '4 KiB', ''),
+    maxUploads: count('maxUploads', options.maxUploads ?? 10_000),
     hooks,
   };
 }
