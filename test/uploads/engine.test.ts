@@ -46,8 +46,13 @@ describe('upload options', () => {
     }
   });
 
-  it('defaults: 1 TiB, expiry after a day, idle timeout 30 s, hourly sweep', () => {
+  it('defaults: 1 TiB, expiry after a day, idle timeout 30 s, hourly sweep, 1 KiB/s, 4 KiB of metadata, 10,000 uploads', () => {
     const options = normalizeUploadOptions({ directory: '/tmp/x' });
+    assert.equal(options.minRate, 1024);
+    assert.equal(options.maxMetadataSize, 4096);
+    assert.equal(options.maxUploads, 10_000);
+    assert.equal(normalizeUploadOptions({ directory: '/tmp/x', minRate: false }).minRate, undefined);
+    assert.equal(normalizeUploadOptions({ directory: '/tmp/x', minRate: '10 KiB' }).minRate, 10_240);
     assert.equal(options.maxSize, 2 ** 40);
     assert.equal(options.expiresAfter, 86_400_000);
     assert.equal(options.idleTimeout, 30_000);
@@ -69,6 +74,11 @@ describe('upload options', () => {
       [{ directory: '/tmp/x', onComplete: 'yes' }, /onComplete must be a function/],
       [{ directory: '/tmp/x', maxsize: 5 }, /unknown option "maxsize"/],
       [{ directory: '/tmp/x', downloadTypes: 'image/svg+xml' }, /downloadTypes/],
+      [{ directory: '/tmp/x', minRate: 0 }, /minRate/],
+      [{ directory: '/tmp/x', minRate: 'fast' }, /minRate/],
+      [{ directory: '/tmp/x', maxMetadataSize: -1 }, /maxMetadataSize/],
+      [{ directory: '/tmp/x', maxUploads: 0 }, /maxUploads/],
+      [{ directory: '/tmp/x', maxUploads: 2.5 }, /maxUploads/],
       [{ directory: '/tmp/x', downloadTypes: ['image/svg+xml', 'not a type'] }, /downloadTypes/],
     ];
     for (const [options, message] of bad) {

@@ -665,6 +665,88 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
       });
     });
 
+    describe('bounds on what a client can make the server hold', () => {
+      const s = serve((dir) => ({
+        options: { directory: dir, maxUploads: 3, idleTimeout: 400, minRate: 1000 },
+      }));
+
+      it('Upload-Metadata beyond maxMetadataSize (default 4 KiB) is a 431 and creates nothing', async () => {
+        const before = readdirSync(s.dir()).sort();
+        // 'k ' plus base64: 4,096 bytes in all is the most allowed.
+        const fits = `k ${'A'.repeat(4092)}`;
+        const over = `k ${'A'.repeat(4096)}`;
+        const tusOver = await send(s.url(), '/files', 'POST', {
+          ...TUS,
+          'upload-length': '1',
+          'upload-metadata': over,
+        });
+        assert.equal(tusOver.status, 431);
+        assert.equal(tusOver.headers['tus-resumable'], '1.0.0');
+        const draftOver = await send(s.url(), '/files', 'POST', {
+          ...draft(8),
+          'upload-complete': '?0',
+          'content-disposition': `attachment; filename="${'a'.repeat(4100)}.txt"`,
+        });
+        assert.equal(draftOver.status, 431);
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+        const ok = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '1', 'upload-metadata': fits });
+        assert.equal(ok.status, 201);
+        assert.equal((await send(s.url(), ok.headers.location ?? '', 'DELETE', TUS)).status, 204);
+      });
+
+      it('beyond maxUploads unfinished uploads a creation gets 503 with Retry-After; finished ones do not count', async () => {
+        const made = [await createTus(s.url(), 1), await createTus(s.url(), 1), await createTus(s.url(), 2)];
+        const refused = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '1' });
+        assert.equal(refused.status, 503);
+        assert.equal(refused.headers['retry-after'], '60');
+        assert.equal(refused.headers['tus-resumable'], '1.0.0');
+        const full = await send(
+          s.url(),
+          made[0] ?? '',
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+          Buffer.from('x'),
+        );
+        assert.equal(full.status, 204);
+        const now = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '1' });
+        assert.equal(now.status, 201);
+        for (const location of [...made.slice(1), now.headers.location ?? '']) {
+          assert.equal((await send(s.url(), location, 'DELETE', TUS)).status, 204);
+        }
+      });
+
+      it('a body trickling just under idleTimeout is ended once it falls below minRate, its bytes kept', async () => {
+        const location = await createTus(s.url(), 1000);
+        const started = Date.now();
+        const open = await openRequest(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': '1000' },
+          Buffer.from('a'),
+        );
+        // One byte every 300 ms: never idle for 400 ms, far below 1,000 bytes a second.
+        let stop = false;
+        const trickle = (async () => {
+          for (let i = 0; i < 30 && !stop; i++) {
+            await pause(300);
+            await open.write(Buffer.from('b')).catch(() => {});
+          }
+        })();
+        const reply = await open.reply;
+        stop = true;
+        const elapsed = Date.now() - started;
+        assert.equal(reply?.status, 408);
+        assert.ok(elapsed < 3000, `ended after ${elapsed} ms`);
+        open.cut();
+        await trickle;
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        const kept = Number(head.headers['upload-offset']);
+        assert.ok(kept >= 1 && kept <= 10, `kept ${kept} bytes`);
+        assert.equal((await send(s.url(), location, 'DELETE', TUS)).status, 204);
+      });
+    });
+
     describe('expiry swept by the timer', () => {
       const s = serve((dir) => ({ options: { directory: dir, expiresAfter: 300, sweepInterval: 100 } }));
 
