@@ -21,7 +21,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import {
   type CrashChild,
   type CrashChildOptions,
@@ -297,54 +297,56 @@ for (const adapter of ['express', 'koa'] as const) {
         await kill(server);
       });
 
-      for (const [what, file, call] of [
-        ['the fdatasync of the data', '', 'fdatasync'],
-        ['the fsync of the new metadata', '.json.tmp', 'fsync'],
-      ] as const) {
-        it(`${what} failing with EIO fails the append and cuts the data file back to the durable offset`, async (t) => {
-          if (unavailable !== undefined) {
-            t.skip(unavailable);
-            return;
-          }
-          const dir = workspace();
-          const server = await start(dir);
-          const location =
-            (await send(server.url, '/files', 'POST', { ...TUS, 'upload-length': '6' })).headers.location ?? '';
-          const data = path.join(dir, location.slice('/files/'.length));
-          const faults = await injectFaults(server.pid, [
-            '-P',
-            `${data}${file}`,
-            '-e',
-            `trace=${call}`,
-            '-e',
-            `inject=${call}:error=EIO`,
-          ]);
-          const failed = await send(
-            server.url,
-            location,
-            'PATCH',
-            { ...PATCH, 'upload-offset': '0' },
-            Buffer.from('abc'),
-          );
-          await faults.stop();
-          assert.equal(failed.status, 500);
-          assert.equal(statSync(data).size, 0, 'bytes past the durable offset were left in the data file');
-          const head = await send(server.url, location, 'HEAD', TUS);
-          assert.equal(head.headers['upload-offset'], '0');
-          const whole = await send(
-            server.url,
-            location,
-            'PATCH',
-            { ...PATCH, 'upload-offset': '0' },
-            Buffer.from('abcdef'),
-          );
-          assert.equal(whole.status, 204);
-          const got = await send(server.url, location, 'GET');
-          assert.equal(got.body.toString(), 'abcdef');
-          assert.equal(got.headers['repr-digest'], sha256(Buffer.from('abcdef')));
-          await kill(server);
-        });
-      }
+      /** An append while `call` on `<data file><suffix>` fails with EIO: 500, and nothing past the durable offset kept. */
+      const appendWhileSyncFails = async (t: TestContext, suffix: string, call: string): Promise<void> => {
+        if (unavailable !== undefined) {
+          t.skip(unavailable);
+          return;
+        }
+        const dir = workspace();
+        const server = await start(dir);
+        const location =
+          (await send(server.url, '/files', 'POST', { ...TUS, 'upload-length': '6' })).headers.location ?? '';
+        const data = path.join(dir, location.slice('/files/'.length));
+        const faults = await injectFaults(server.pid, [
+          '-P',
+          `${data}${suffix}`,
+          '-e',
+          `trace=${call}`,
+          '-e',
+          `inject=${call}:error=EIO`,
+        ]);
+        const failed = await send(
+          server.url,
+          location,
+          'PATCH',
+          { ...PATCH, 'upload-offset': '0' },
+          Buffer.from('abc'),
+        );
+        await faults.stop();
+        assert.equal(failed.status, 500);
+        assert.equal(statSync(data).size, 0, 'bytes past the durable offset were left in the data file');
+        const head = await send(server.url, location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '0');
+        const whole = await send(
+          server.url,
+          location,
+          'PATCH',
+          { ...PATCH, 'upload-offset': '0' },
+          Buffer.from('abcdef'),
+        );
+        assert.equal(whole.status, 204);
+        const got = await send(server.url, location, 'GET');
+        assert.equal(got.body.toString(), 'abcdef');
+        assert.equal(got.headers['repr-digest'], sha256(Buffer.from('abcdef')));
+        await kill(server);
+      };
+
+      it('the fdatasync of the data failing with EIO fails the append and cuts the data file back to the durable offset', (t) =>
+        appendWhileSyncFails(t, '', 'fdatasync'));
+
+      it('the fsync of the new metadata failing with EIO fails the append and cuts the data file back to the durable offset', (t) =>
+        appendWhileSyncFails(t, '.json.tmp', 'fsync'));
     });
   });
 }

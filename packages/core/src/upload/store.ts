@@ -116,8 +116,8 @@ export class UploadStore {
   /** Uploads whose last failure left memory and disk possibly apart, until settled. */
   readonly #unsettled = new Set<string>();
   readonly #settling = new Map<string, Promise<StoredUpload>>();
-  /** Bumped by every change of an id, so a read that raced with a commit is not cached. */
-  readonly #generation = new Map<string, number>();
+  /** Bumped by every change of any upload, so a read that raced with a commit is not cached. */
+  #changes = 0;
 
   constructor(directory: string) {
     this.directory = path.resolve(directory);
@@ -210,14 +210,14 @@ export class UploadStore {
   }
 
   #remember(state: UploadState): void {
-    this.#generation.set(state.id, (this.#generation.get(state.id) ?? 0) + 1);
+    this.#changes += 1;
     this.#cache.set(state.id, state);
     if (state.complete) this.#unfinished.delete(state.id);
     else this.#unfinished.set(state.id, state.updatedAt);
   }
 
   #forget(id: string): void {
-    this.#generation.set(id, (this.#generation.get(id) ?? 0) + 1);
+    this.#changes += 1;
     this.#cache.delete(id);
     this.#unfinished.delete(id);
   }
@@ -251,7 +251,7 @@ export class UploadStore {
     const cached = this.#cache.get(id);
     if (cached !== undefined) return { kind: 'present', state: cached };
     if (this.#lost.has(id)) return { kind: 'lost' };
-    const generation = this.#generation.get(id);
+    const changes = this.#changes;
     const state = await this.#readState(id);
     if (state === undefined) {
       // A metadata file that exists but is unreadable as a state: treat the upload as lost.
@@ -259,8 +259,8 @@ export class UploadStore {
         ? undefined
         : { kind: 'lost' };
     }
-    // Cached only when no commit for this id ran while it was read.
-    if (this.#generation.get(id) === generation) this.#cache.set(id, state);
+    // Cached only when no commit ran while it was read (it may have replaced what was read).
+    if (this.#changes === changes) this.#cache.set(id, state);
     return { kind: 'present', state };
   }
 
