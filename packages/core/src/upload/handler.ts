@@ -363,8 +363,8 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
         await store.deactivate(before.id);
       } else if (verdict.kind === 'complete') {
         after = await completeUpload(after, received);
-      } else if (changed) {
-        await store.commit(after);
+      } else {
+        if (changed) await store.commit(after);
         if (received.contentHash !== undefined) contentHashes.keep(before.id, offset, received.contentHash);
       }
     } catch (err) {
