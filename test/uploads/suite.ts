@@ -393,6 +393,17 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(reply?.headers['upload-offset'], '200');
       });
 
+      it('an upload of length 0 is complete once created', async () => {
+        const res = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '0' });
+        assert.equal(res.status, 201);
+        assert.match(res.headers.location ?? '', ID_PATH);
+        assert.equal(res.headers['upload-offset'], '0');
+        const got = await send(s.url(), res.headers.location ?? '', 'GET');
+        assert.equal(got.status, 200);
+        assert.equal(got.body.length, 0);
+        assert.equal(got.headers['repr-digest'], `sha-256=:${createHash('sha256').digest('base64')}:`);
+      });
+
       it('creation-defer-length: Upload-Defer-Length: 1 until a PATCH gives Upload-Length', async () => {
         const res = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-defer-length': '1' });
         assert.equal(res.status, 201);

@@ -37,7 +37,7 @@ import {
   type ProtocolChoice,
   refusal,
   requestRefusal,
-  strandedCompletion,
+  completionDue,
   terminatedResponse,
   tooManyUploadsResponse,
   unsupportedProtocol,
@@ -178,7 +178,7 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
   let creating = 0;
   const ready = store.open(
     (state) => isExpired(state, limits()),
-    (state) => strandedCompletion(state, hooks.onComplete !== undefined),
+    (state) => completionDue(state, hooks.onComplete !== undefined),
   );
   ready.catch(() => {}); // reported by every request that waits for it
 
@@ -276,10 +276,12 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
    * length, and the digest and `complete` reach the metadata in the same commit, so a crash leaves the
    * upload either unfinished at its last durable offset or complete, never full and unfinished.
    */
-  async function completeUpload(state: UploadState, received: Received): Promise<UploadState> {
-    const { size } = await received.appender.file.stat();
-    if (size !== state.offset) await received.appender.truncate(state.offset);
-    const sha256 = received.contentHash?.digest('base64') ?? (await store.sha256(state.id, state.offset));
+  async function completeUpload(state: UploadState, received: Received | undefined): Promise<UploadState> {
+    if (received !== undefined) {
+      const { size } = await received.appender.file.stat();
+      if (size !== state.offset) await received.appender.truncate(state.offset);
+    }
+    const sha256 = received?.contentHash?.digest('base64') ?? (await store.sha256(state.id, state.offset));
     const finished: UploadState = {
       ...state,
       length: state.offset,
@@ -444,7 +446,13 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     try {
       const location = uploadLocation(prefix, state.id);
       if (plan.withContent) return await storeContent(req, res, protocol, lease, state, plan, location);
-      send(req, res, createdResponse(protocol, state, location, limits()));
+      // tus: an upload of length 0 is complete as soon as it exists (tus-js-client sends no PATCH for it).
+      if (completionDue(state, false) === undefined) {
+        return send(req, res, createdResponse(protocol, state, location, limits()));
+      }
+      const finished = await completeUpload(state, undefined);
+      const own = await runCompletionHook(req, finished);
+      send(req, res, completedResponse(protocol, finished, location, own));
     } catch (err) {
       // A creation that failed leaves no upload behind: its client never learned the URL.
       await store.remove(state.id).catch(() => {});

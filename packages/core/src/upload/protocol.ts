@@ -943,8 +943,11 @@ export function requestRefusal(
   return plan.kind === 'refuse' ? plan.response : undefined;
 }
 
-/** An upload found with every declared tus byte durable but not marked complete: what completing it makes. */
-export function strandedCompletion(upload: UploadState, completionHook: boolean): UploadState | undefined {
+/**
+ * A tus upload whose every declared byte is durable but which is not marked complete (one of length 0
+ * just created, or one a crash left so under an older version): its completed state, else undefined.
+ */
+export function completionDue(upload: UploadState, completionHook: boolean): UploadState | undefined {
   if (upload.complete || upload.protocol !== 'tus' || upload.length === undefined || upload.offset !== upload.length)
     return undefined;
   return { ...upload, complete: true, ...(completionHook && { completionPending: true }) };
