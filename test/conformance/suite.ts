@@ -11,6 +11,7 @@ import type { RawResponse } from '../helpers/http.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
 import { servedBy } from './serve.ts';
 import { precompressedCases } from './precompressed.ts';
+import { sendRangeOptionCases } from './send-range-options.ts';
 import {
   BODY,
   GZIP_BODY,
@@ -506,6 +507,7 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
     });
 
     precompressedCases(factory);
+    sendRangeOptionCases(factory);
 
     describe('options are validated when the middleware is made', () => {
       const bad: [string, ServerSetup['options']][] = [

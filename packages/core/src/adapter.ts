@@ -27,7 +27,14 @@ export { digestEtag, reprDigestValue, wantsSha256 } from './repr-digest.js';
 export { claimContentCoding, guardAnsweredResponse, guardContentCodings } from './coding.js';
 export { type FieldMerge, LIST_FIELDS, mergeList, mergeResponseFields, mergeVary } from './fields.js';
 export { type InterceptedRequest, type InterceptedResponse, interceptResponse } from './intercept.js';
-export { type DotfilesPolicy, type NormalizedOptions, normalizeOptions } from './options.js';
+export {
+  type DotfilesPolicy,
+  type NormalizedOptions,
+  type NormalizedSendRangeOptions,
+  normalizeOptions,
+  normalizeSendRangeOptions,
+} from './options.js';
+export { nearestName, unknownOptionError } from './option-names.js';
 export { planConditional } from './plan.js';
 export { closeRepresentation, contentEtag, type RepresentationInfo } from './representation.js';
 export { removeStaleContentHeaders, type ResponseWriter, type WriteOptions, writeResponse } from './respond.js';
@@ -57,3 +64,4 @@ export {
   wholeFilePath,
 } from './serve.js';
 export { type StaticOptions, type StaticResolver, type StaticResult, staticResolver } from './static.js';
+export { chooseVariant, type VariantFileOptions } from './variant.js';

@@ -4,7 +4,7 @@ export { negotiateContentCoding, type PrecompressedCoding, preferredCodings } fr
 export { type DigestFileOptions, openFileWithDigest } from './digest.js';
 export { type EntityTag, parseEntityTagList } from './etag.js';
 export { formatHttpDate, parseHttpDate } from './http-date.js';
-export type { RangeServeOptions } from './options.js';
+export type { RangeServeOptions, SendRangeOptions } from './options.js';
 export { type PlanOptions, type PlanRequest, planResponse, type ResponsePlan } from './plan.js';
 export { evaluatePreconditions, type PreconditionOutcome } from './preconditions.js';
 export { type ByteRange, parseRange, type RangeResult } from './range.js';

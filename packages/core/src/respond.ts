@@ -25,6 +25,18 @@ export interface WriteOptions extends BodyOptions {
   readonly writer?: ResponseWriter;
 }
 
+/** Responses range-serve writes itself through their own methods (sendRange, an upload's download). */
+const answering = new WeakSet<ServerResponse>();
+
+/**
+ * Whether range-serve is writing `res` itself: an interception of later handlers around it (rangeServe()
+ * in front of a sendRange route) passes that answer through instead of planning it a second time with
+ * its own options.
+ */
+export function answeredByRangeServe(res: ServerResponse): boolean {
+  return answering.has(res);
+}
+
 /**
  * Writes `answer` to `res`, reading its body from `representation`, which it then owns and closes once
  * the response ends, fails or the client goes away. Resolves when it is done. It rejects only for a
@@ -38,9 +50,12 @@ export async function writeResponse(
   options: WriteOptions = {},
 ): Promise<void> {
   const writer = options.writer;
-  // Through the response's own methods, a layer in front that wrapped them may encode what we write
-  // (compression before sendRange or an upload's download): its coding must not keep our strong tag.
-  if (writer === undefined) guardAnsweredResponse(res);
+  if (writer === undefined) {
+    answering.add(res);
+    // Through the response's own methods, a layer in front that wrapped them may encode what we write
+    // (compression before sendRange or an upload's download): its coding must not keep our strong tag.
+    guardAnsweredResponse(res);
+  }
   removeStaleContentHeaders(res, answer);
   claimContentCoding(res, answer.headers);
   const response = withMergedFields(res, answer);

@@ -4,7 +4,13 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Readable, Stream } from 'node:stream';
-import type { RangeServeOptions, Representation, ResponseDescription, ResponsePlan } from '@range-serve/core';
+import type {
+  RangeServeOptions,
+  Representation,
+  ResponseDescription,
+  ResponsePlan,
+  SendRangeOptions,
+} from '@range-serve/core';
 import {
   claimContentCoding,
   contentEtag,
@@ -27,9 +33,11 @@ import {
 import type { Context, Middleware, Next } from 'koa';
 import onFinished from 'on-finished';
 
-/** The options of {@link rangeServe} and {@link sendRange}; `setHeaders` receives Node's response, `ctx.res`. */
+/** The options of {@link rangeServe}; `setHeaders` receives Node's response, `ctx.res`. */
 export type KoaRangeOptions = RangeServeOptions<ServerResponse>;
-export type { RangeServeOptions } from '@range-serve/core';
+/** The options of {@link sendRange}: those that apply to a representation a route chose; `setHeaders` receives `ctx.res`. */
+export type KoaSendRangeOptions = SendRangeOptions<ServerResponse>;
+export type { RangeServeOptions, SendRangeOptions } from '@range-serve/core';
 
 /** Bodies made here, so that an outer `rangeServe` does not plan a planned response again. */
 const planned = new WeakSet<object>();
@@ -73,7 +81,7 @@ export function rangeServe(rootOrOptions?: string | KoaRangeOptions, maybeOption
 export async function sendRange(
   ctx: Context,
   representation: Representation,
-  options: KoaRangeOptions = {},
+  options: KoaSendRangeOptions = {},
 ): Promise<ResponsePlan> {
   // A layer in front (koa-compress before the router) may encode the body: its coding must not keep our strong tag.
   if (ctx.method === 'GET' || ctx.method === 'HEAD') guardContentCodings(ctx.res);
