@@ -9,11 +9,15 @@ export { type PlanOptions, type PlanRequest, planResponse, type ResponsePlan } f
 export { evaluatePreconditions, type PreconditionOutcome } from './preconditions.js';
 export { type ByteRange, parseRange, type RangeResult } from './range.js';
 export {
+  BadPathError,
   bytesRepresentation,
+  FileForbiddenError,
+  FileNotFoundError,
   type FileOptions,
   type FileRepresentation,
   NotAFileError,
   openFile,
+  OpenFileError,
   type Representation,
   type RepresentationMetadata,
   RepresentationChangedError,
