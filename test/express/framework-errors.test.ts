@@ -1,14 +1,19 @@
 /**
  * What reaches Express's own error handling from range-serve, on Express 4 and 5: a file a route cannot
- * send is answered by Express's final handler with the status its error carries (404, 403, 400).
+ * send is answered by Express's final handler with the status its error carries (404, 403, 400); a client
+ * that goes away mid-download is no error at all, while a read that fails mid-body still reaches the
+ * error handler.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { openFile } from '@range-serve/core';
-import { sendRange } from '@range-serve/express';
-import express, { type Express } from 'express';
+import { rangeServe, sendRange } from '@range-serve/express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import express4 from 'express4';
-import type { RunningServer } from '../conformance/scenarios.ts';
+import { type RunningServer, STORE_FAILS_AT, storeRepresentation } from '../conformance/scenarios.ts';
+import { aria2Download, leaveMidBody } from '../helpers/aborts.ts';
 import { request } from '../helpers/http.ts';
 import { makeRouteFiles, type RouteFiles } from '../helpers/route-files.ts';
 import { listen } from '../helpers/server.ts';
@@ -67,6 +72,82 @@ for (const [name, make] of majors) {
       const res = await request(server.baseUrl, '/send/file');
       assert.equal(res.status, 200);
       assert.equal(res.body.toString(), 'a file a route sends\n');
+    });
+  });
+}
+
+for (const [name, make] of majors) {
+  describe(`${name}: a client that goes away is no error`, () => {
+    const files: RouteFiles = makeRouteFiles();
+    const sha = createHash('sha256').update(readFileSync(files.big)).digest('hex');
+    const errors: Error[] = [];
+    let server: RunningServer;
+
+    before(async () => {
+      const app = make();
+      app.use(rangeServe(files.dir));
+      app.get('/send/big', async (req, res, next) => {
+        try {
+          await sendRange(req, res, await openFile(files.big));
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/send/failing', (req, res, next) => {
+        sendRange(req, res, storeRepresentation({ failAt: STORE_FAILS_AT })).catch(next);
+      });
+      app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+        errors.push(err);
+        if (res.headersSent) res.destroy();
+        else res.status(500).end();
+      });
+      server = await listen(app);
+    });
+    after(async () => {
+      await server.close();
+      files.remove();
+    });
+
+    /** The errors that reach the handler while `action` runs, and shortly after. */
+    async function errorsDuring(action: () => Promise<unknown>): Promise<string[]> {
+      const before = errors.length;
+      await action();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return errors.slice(before).map((err) => `${(err as { code?: string }).code ?? ''} ${err.message}`);
+    }
+
+    for (const target of ['/big.bin', '/send/big']) {
+      for (const how of ['reset', 'close'] as const) {
+        it(`${target}: clients that ${how === 'reset' ? 'reset the connection' : 'close their side'} mid-body reach no error handler`, async () => {
+          const seen = await errorsDuring(async () => {
+            for (let i = 0; i < 8; i++) await leaveMidBody(server.baseUrl, target, how);
+          });
+          assert.deepEqual(seen, []);
+        });
+      }
+
+      it(
+        `${target}: aria2c -x4 assembles the file whole and no error reaches the handler`,
+        { timeout: 90_000 },
+        async () => {
+          const got: string[] = [];
+          const seen = await errorsDuring(async () => {
+            got.push(await aria2Download(`${server.baseUrl}${target}`, files.dir, 'aria2.out'));
+          });
+          assert.deepEqual(got, [sha]);
+          assert.deepEqual(seen, []);
+        },
+      );
+    }
+
+    it('a read that fails mid-body reaches the error handler, after the connection is cut', async () => {
+      const seen = await errorsDuring(() =>
+        request(server.baseUrl, '/send/failing').then(
+          (res) => assert.ok(res.body.length < Number(res.headers['content-length'])),
+          () => undefined, // the cut may also show as a socket error
+        ),
+      );
+      assert.deepEqual(seen, [' the store went away']);
     });
   });
 }

@@ -3,6 +3,7 @@
  * a file, a large file to abandon mid-body, a directory, a FIFO, a symbolic link and a missing name.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,7 +27,7 @@ export function makeRouteFiles(bigSize = 32 * 1024 * 1024): RouteFiles {
   const file = path.join(dir, 'a.txt');
   writeFileSync(file, 'a file a route sends\n');
   const big = path.join(dir, 'big.bin');
-  writeFileSync(big, Buffer.alloc(bigSize, 7));
+  writeFileSync(big, randomBytes(bigSize));
   const directory = path.join(dir, 'sub');
   mkdirSync(directory);
   const fifo = path.join(dir, 'pipe');

@@ -1,15 +1,21 @@
 /**
  * What reaches Koa's own error handling from range-serve, on Koa 2 and 3: a file a route cannot send is
  * answered by Koa's default handler with the status its error carries (404, 403, 400), and Koa's default
- * logger prints nothing for a 404 or an exposed 400.
+ * logger prints nothing for a 404 or an exposed 400. A client that goes away mid-download is no error of
+ * range-serve's (over HTTP/1.1 and HTTP/2), while a read that fails mid-body still reaches `'error'`.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { openFile } from '@range-serve/core';
-import { sendRange } from '@range-serve/koa';
+import { rangeServe, sendRange } from '@range-serve/koa';
 import Koa from 'koa';
 import Koa2 from 'koa2';
-import type { RunningServer } from '../conformance/scenarios.ts';
+import { type RunningServer, STORE_FAILS_AT, storeRepresentation } from '../conformance/scenarios.ts';
+import { aria2Download, cancelH2Streams, LOCALHOST_TLS, leaveMidBody } from '../helpers/aborts.ts';
 import { request } from '../helpers/http.ts';
 import { makeRouteFiles, type RouteFiles } from '../helpers/route-files.ts';
 import { listen } from '../helpers/server.ts';
@@ -30,10 +36,11 @@ async function recordingConsoleErrors<T>(action: () => Promise<T>): Promise<{ re
   }
 }
 
-for (const [name, K] of [
+const majors: [string, typeof Koa][] = [
   ['Koa 2', Koa2 as unknown as typeof Koa],
   ['Koa 3', Koa],
-] as const) {
+];
+for (const [name, K] of majors) {
   describe(`${name}: errors reach Koa's own handler`, () => {
     const files: RouteFiles = makeRouteFiles(1024);
     let server: RunningServer;
@@ -81,6 +88,99 @@ for (const [name, K] of [
       const res = await request(server.baseUrl, '/send/file');
       assert.equal(res.status, 200);
       assert.equal(res.body.toString(), 'a file a route sends\n');
+    });
+  });
+}
+
+/**
+ * Socket errors Koa itself reports for any response whose client resets the connection (its
+ * `onFinished(res, ctx.onerror)` listens to the socket's `'error'`), whatever the body: range-serve cannot
+ * keep these from the app. Anything else reaching `'error'` on an abort is ours.
+ */
+const KOA_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
+
+for (const [name, K] of majors) {
+  describe(`${name}: a client that goes away is no error of range-serve's`, () => {
+    const files: RouteFiles = makeRouteFiles();
+    const sha = createHash('sha256').update(readFileSync(files.big)).digest('hex');
+    const appErrors: Error[] = [];
+    let server: RunningServer;
+    let h2: RunningServer;
+
+    before(async () => {
+      const app = new K();
+      app.on('error', (err: Error) => appErrors.push(err));
+      app.use(rangeServe(files.dir));
+      app.use(async (ctx) => {
+        if (ctx.path === '/send/big') await sendRange(ctx, await openFile(files.big));
+        else if (ctx.path === '/send/failing') await sendRange(ctx, storeRepresentation({ failAt: STORE_FAILS_AT }));
+      });
+      server = await listen(app.callback());
+      const secure = http2.createSecureServer({ ...LOCALHOST_TLS, allowHTTP1: true }, app.callback());
+      await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+      const { port } = secure.address() as AddressInfo;
+      h2 = {
+        baseUrl: `https://127.0.0.1:${port}`,
+        close: () => new Promise<void>((resolve) => secure.close(() => resolve())),
+      };
+    });
+    after(async () => {
+      await server.close();
+      await h2.close();
+      files.remove();
+    });
+
+    /** The errors that reach app 'error' while `action` runs, and shortly after, as `code message`. */
+    async function errorsDuring(action: () => Promise<unknown>): Promise<string[]> {
+      const before = appErrors.length;
+      await action();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return appErrors.slice(before).map((err) => `${(err as { code?: string }).code ?? ''} ${err.message}`);
+    }
+    const notKoas = (seen: string[]) => seen.filter((line) => !KOA_SOCKET_ERRORS.has(line.split(' ')[0] ?? ''));
+
+    for (const target of ['/big.bin', '/send/big']) {
+      it(`${target}: clients that close their side mid-body reach no app 'error'`, async () => {
+        const seen = await errorsDuring(async () => {
+          for (let i = 0; i < 8; i++) await leaveMidBody(server.baseUrl, target, 'close');
+        });
+        assert.deepEqual(seen, []);
+      });
+
+      it(`${target}: HTTP/2 streams cancelled mid-body reach no app 'error'`, async () => {
+        const seen = await errorsDuring(() => cancelH2Streams(h2.baseUrl, target, 20));
+        assert.deepEqual(seen, []);
+      });
+
+      it(`${target}: clients that reset the connection mid-body bring only Koa's own socket errors to app 'error'`, async () => {
+        const seen = await errorsDuring(async () => {
+          for (let i = 0; i < 8; i++) await leaveMidBody(server.baseUrl, target, 'reset');
+        });
+        assert.deepEqual(notKoas(seen), []);
+      });
+
+      it(
+        `${target}: aria2c -x4 assembles the file whole, and only Koa's own socket errors reach app 'error'`,
+        { timeout: 90_000 },
+        async () => {
+          const got: string[] = [];
+          const seen = await errorsDuring(async () => {
+            got.push(await aria2Download(`${server.baseUrl}${target}`, files.dir, 'aria2.out'));
+          });
+          assert.deepEqual(got, [sha]);
+          assert.deepEqual(notKoas(seen), []);
+        },
+      );
+    }
+
+    it("a read that fails mid-body reaches app 'error', after the connection is cut", async () => {
+      const seen = await errorsDuring(() =>
+        request(server.baseUrl, '/send/failing').then(
+          (res) => assert.ok(res.body.length < Number(res.headers['content-length'])),
+          () => undefined, // the cut may also show as a socket error
+        ),
+      );
+      assert.deepEqual(notKoas(seen), [' the store went away']);
     });
   });
 }

@@ -4,6 +4,7 @@
  * adapter translates its framework's request in and writes the answer out, deciding nothing itself.
  */
 export {
+  abandonBody,
   type BodyOptions,
   type BodyStreamOptions,
   bodyChunks,

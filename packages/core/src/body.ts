@@ -297,6 +297,19 @@ export async function openBody(
 }
 
 /**
+ * Ends a body stream made by {@link createBody} or {@link openBody} whose destination went away (the client
+ * closed the connection or cancelled its HTTP/2 stream) as a source with nothing more to give, then
+ * destroys it: a `stream.pipeline` straight into that destination (Koa 3 pipes every body so) ends
+ * without an error, since no byte was lost that anyone could still receive. Call it from the
+ * destination's `'close'`, registered before the pipeline's own listener. A stream piped into anything
+ * else, and any other stream, is only destroyed.
+ */
+export function abandonBody(stream: Readable): void {
+  if (stream instanceof BodyStream) stream.abandon();
+  else stream.destroy();
+}
+
+/**
  * A body as a Readable. Its read buffer is reused only when nothing can still refer to the chunk it last
  * carried: it is piped straight into `options.destination`, the pipe is its only reader, nothing waits in
  * its own queue, and the destination has written out everything. Otherwise each read gets a fresh buffer.
@@ -339,6 +352,19 @@ class BodyStream extends Readable {
   async prime(): Promise<void> {
     const first = await this.chunks.next();
     this.primed = first;
+  }
+
+  /** See {@link abandonBody}. */
+  abandon(): void {
+    if (this.destroyed) return;
+    // Only when piped straight into the response that went away, its one reader: a layer in between (a
+    // compressor, a tee that stores what it sees) must never take a cut body for a whole one.
+    if (this.direct && !this.readableEnded) {
+      // Emitted here rather than after push(null), which would wait a tick: a pipeline counts a
+      // destination closed before its source ended as a premature close.
+      this.emit('end');
+    }
+    this.destroy();
   }
 
   override _read(): void {

@@ -39,9 +39,11 @@ export function answeredByRangeServe(res: ServerResponse): boolean {
 
 /**
  * Writes `answer` to `res`, reading its body from `representation`, which it then owns and closes once
- * the response ends, fails or the client goes away. Resolves when it is done. It rejects only for a
- * failure before the status line was written (nothing has been sent: answer with an error); a failure
- * after that destroys the connection, so the client sees a short body, never a complete-looking one.
+ * the response ends, fails or the client goes away. Resolves when it is done, a client that went away
+ * included (that is no failure of ours). It rejects when the body cannot be read: before the status line
+ * nothing has been sent (answer with an error, `res.headersSent` is false); after it, the connection has
+ * already been destroyed, so the client sees a short body, never a complete-looking one, and the error
+ * is still the caller's to report.
  */
 export async function writeResponse(
   res: ServerResponse,
@@ -169,6 +171,8 @@ async function stream(
     if (!closed) writer.end();
   } catch (err) {
     res.destroy(err as Error);
+    // A read that failed because the client had gone (a store cut off with it) is not reported.
+    if (!closed) throw err;
   } finally {
     res.off('close', onClose);
     await chunks.return().catch(ignoreError);
