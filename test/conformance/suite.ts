@@ -10,6 +10,7 @@ import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
 import type { RawResponse } from '../helpers/http.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
 import { servedBy } from './serve.ts';
+import { cacheControlCases } from './cache-control.ts';
 import { precompressedCases } from './precompressed.ts';
 import { sendRangeOptionCases } from './send-range-options.ts';
 import {
@@ -508,6 +509,7 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
 
     precompressedCases(factory);
     sendRangeOptionCases(factory);
+    cacheControlCases(factory, fx);
 
     describe('options are validated when the middleware is made', () => {
       const bad: [string, ServerSetup['options']][] = [

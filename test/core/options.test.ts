@@ -28,18 +28,18 @@ describe('normalizeOptions', () => {
 });
 
 describe('unknown option names', () => {
-  const rows: [string, string][] = [
-    ['maxage', 'maxAge'],
-    ['fallThrough', 'fallthrough'],
-    ['maxRange', 'maxRanges'],
-    ['etags', 'etag'],
-    ['lastModifed', 'lastModified'],
-    ['Index', 'index'],
-    ['extension', 'extensions'],
-    ['set_headers', 'setHeaders'],
+  const rows: [string, string, string][] = [
+    ['maxage suggests maxAge', 'maxage', 'maxAge'],
+    ['fallThrough suggests fallthrough', 'fallThrough', 'fallthrough'],
+    ['maxRange suggests maxRanges', 'maxRange', 'maxRanges'],
+    ['etags suggests etag', 'etags', 'etag'],
+    ['lastModifed suggests lastModified', 'lastModifed', 'lastModified'],
+    ['Index suggests index', 'Index', 'index'],
+    ['extension suggests extensions', 'extension', 'extensions'],
+    ['set_headers suggests setHeaders', 'set_headers', 'setHeaders'],
   ];
-  for (const [given, meant] of rows) {
-    it(`${given} suggests ${meant}`, () => {
+  for (const [name, given, meant] of rows) {
+    it(name, () => {
       assert.throws(
         () => normalizeOptions({ [given]: 1 } as never),
         (err: unknown) =>
@@ -58,8 +58,15 @@ describe('unknown option names', () => {
 });
 
 describe('sendRange options', () => {
-  for (const key of ['dotfiles', 'index', 'extensions', 'fallthrough', 'redirect']) {
-    it(`${key} is refused: it belongs to directory serving`, () => {
+  const directory: [string, string][] = [
+    ['dotfiles is refused: it belongs to directory serving', 'dotfiles'],
+    ['index is refused: it belongs to directory serving', 'index'],
+    ['extensions is refused: it belongs to directory serving', 'extensions'],
+    ['fallthrough is refused: it belongs to directory serving', 'fallthrough'],
+    ['redirect is refused: it belongs to directory serving', 'redirect'],
+  ];
+  for (const [name, key] of directory) {
+    it(name, () => {
       assert.throws(
         () => normalizeSendRangeOptions({ [key]: false } as never),
         (err: unknown) =>
@@ -123,17 +130,25 @@ describe('upload option names', () => {
 
 describe('the root of rangeServe', () => {
   const rows: [string, unknown, string][] = [
-    ['a number', 42, 'root must be a directory path string, got number 42'],
     [
-      'a URL',
+      'a number as the root is named as the root in the TypeError',
+      42,
+      'root must be a directory path string, got number 42',
+    ],
+    [
+      'a URL as the root is named as the root in the TypeError',
       new URL('file:///srv/files'),
       'root must be a directory path string (url.fileURLToPath makes one of a file: URL), got a URL',
     ],
-    ['an array', ['/srv'], 'root must be a directory path string, got an array'],
-    ['null', null, 'root must be a directory path string, got null'],
+    [
+      'an array as the root is named as the root in the TypeError',
+      ['/srv'],
+      'root must be a directory path string, got an array',
+    ],
+    ['null as the root is named as the root in the TypeError', null, 'root must be a directory path string, got null'],
   ];
   for (const [name, root, message] of rows) {
-    it(`${name} as the root is named as the root in the TypeError`, () => {
+    it(name, () => {
       assert.throws(
         () => expressRangeServe(root as string),
         (err: unknown) => err instanceof TypeError && err.message === message,

@@ -67,16 +67,40 @@ for (const [name, K] of majors) {
     });
 
     const rows: [string, string, number, string, boolean][] = [
-      ['a missing file', 'missing', 404, 'Not Found', false],
-      ['a directory', 'directory', 404, 'Not Found', false],
-      ['a path with a NUL byte', 'nul', 400, 'the path contains a NUL byte', false],
+      [
+        "openFile of a missing file in a sendRange route is a 404 from Koa's default handler, nothing printed",
+        'missing',
+        404,
+        'Not Found',
+        false,
+      ],
+      [
+        "openFile of a directory in a sendRange route is a 404 from Koa's default handler, nothing printed",
+        'directory',
+        404,
+        'Not Found',
+        false,
+      ],
+      [
+        "openFile of a path with a NUL byte in a sendRange route is a 400 from Koa's default handler, nothing printed",
+        'nul',
+        400,
+        'the path contains a NUL byte',
+        false,
+      ],
       // Koa's default logger prints every error that is neither a 404 nor exposed: a file the server
       // may not send is worth a line in the log.
-      ['a FIFO', 'fifo', 403, 'Forbidden', true],
-      ['a symbolic link opened with followSymlinks: false', 'link', 403, 'Forbidden', true],
+      ["openFile of a FIFO in a sendRange route is a 403 from Koa's default handler", 'fifo', 403, 'Forbidden', true],
+      [
+        "openFile of a symbolic link opened with followSymlinks: false in a sendRange route is a 403 from Koa's default handler",
+        'link',
+        403,
+        'Forbidden',
+        true,
+      ],
     ];
-    for (const [what, key, status, body, logged] of rows) {
-      it(`openFile of ${what} in a sendRange route is a ${status} from Koa's default handler${logged ? '' : ', nothing printed'}`, async () => {
+    for (const [title, key, status, body, logged] of rows) {
+      it(title, async () => {
         const { result: res, printed } = await recordingConsoleErrors(() => request(server.baseUrl, `/send/${key}`));
         assert.equal(res.status, status);
         assert.equal(res.body.toString(), body);

@@ -78,6 +78,7 @@ export function rangeServe(rootOrOptions?: string | KoaRangeOptions, maybeOption
 /**
  * Serves a representation the route chose itself (a file from `openFile`, bytes, a stream of known length)
  * with ranges and preconditions, as `ctx.body`. The representation is released when the response ends.
+ * An option that cannot apply to it throws a `TypeError`; a client that goes away is not an error.
  */
 export async function sendRange(
   ctx: Context,
