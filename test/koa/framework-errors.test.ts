@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { openFile } from '@range-serve/core';
+import { ClientGoneError, openFile } from '@range-serve/core';
 import { rangeServe, sendRange } from '@range-serve/koa';
 import Koa from 'koa';
 import Koa2 from 'koa2';
@@ -117,9 +117,11 @@ for (const [name, K] of majors) {
 }
 
 /**
- * Socket errors Koa itself reports for any response whose client resets the connection (its
- * `onFinished(res, ctx.onerror)` listens to the socket's `'error'`), whatever the body: range-serve cannot
- * keep these from the app. Anything else reaching `'error'` on an abort is ours.
+ * What may reach app 'error' when a client goes away: the socket errors Koa itself reports for any
+ * response whose client resets the connection (its `onFinished(res, ctx.onerror)` listens to the
+ * socket's `'error'`), whatever the body, and range-serve's own ClientGoneError where Node reports a
+ * response closed unfinished to Koa 3's pipeline (Node 24 on), exposed so that Koa's default handler
+ * prints nothing. Never a bare ERR_STREAM_PREMATURE_CLOSE.
  */
 const KOA_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
 
@@ -130,27 +132,42 @@ for (const [name, K] of majors) {
     const appErrors: Error[] = [];
     let server: RunningServer;
     let h2: RunningServer;
+    let quiet: RunningServer;
+    let quietH2: RunningServer;
 
-    before(async () => {
+    /** An app serving the big file as a directory and through sendRange, and a store that fails mid-body. */
+    function makeApp(): Koa {
       const app = new K();
-      app.on('error', (err: Error) => appErrors.push(err));
       app.use(rangeServe(files.dir));
       app.use(async (ctx) => {
         if (ctx.path === '/send/big') await sendRange(ctx, await openFile(files.big));
         else if (ctx.path === '/send/failing') await sendRange(ctx, storeRepresentation({ failAt: STORE_FAILS_AT }));
       });
-      server = await listen(app.callback());
+      return app;
+    }
+
+    async function listenH2(app: Koa): Promise<RunningServer> {
       const secure = http2.createSecureServer({ ...LOCALHOST_TLS, allowHTTP1: true }, app.callback());
       await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
       const { port } = secure.address() as AddressInfo;
-      h2 = {
+      return {
         baseUrl: `https://127.0.0.1:${port}`,
         close: () => new Promise<void>((resolve) => secure.close(() => resolve())),
       };
+    }
+
+    before(async () => {
+      const app = makeApp();
+      app.on('error', (err: Error) => appErrors.push(err));
+      server = await listen(app.callback());
+      h2 = await listenH2(app);
+      // Koa's default error handling: no listener of ours, so Koa prints what it does not deem quiet.
+      const plain = makeApp();
+      quiet = await listen(plain.callback());
+      quietH2 = await listenH2(plain);
     });
     after(async () => {
-      await server.close();
-      await h2.close();
+      await Promise.all([server.close(), h2.close(), quiet.close(), quietH2.close()]);
       files.remove();
     });
 
@@ -159,16 +176,26 @@ for (const [name, K] of majors) {
       const before = appErrors.length;
       await action();
       await new Promise((resolve) => setTimeout(resolve, 100));
-      return appErrors.slice(before).map((err) => `${(err as { code?: string }).code ?? ''} ${err.message}`);
+      const seen = appErrors.slice(before);
+      for (const err of seen) {
+        if (err instanceof ClientGoneError) assert.equal(err.expose, true);
+      }
+      return seen.map((err) => `${(err as { code?: string }).code ?? ''} ${err.message}`);
     }
-    const notKoas = (seen: string[]) => seen.filter((line) => !KOA_SOCKET_ERRORS.has(line.split(' ')[0] ?? ''));
+    const code = (line: string) => line.split(' ')[0] ?? '';
+    /** What is neither Koa's own socket error nor range-serve's exposed ClientGoneError. */
+    const unexpected = (seen: string[]) =>
+      seen.filter((line) => !KOA_SOCKET_ERRORS.has(code(line)) && code(line) !== 'ERR_CLIENT_GONE');
 
     for (const target of ['/big.bin', '/send/big']) {
-      it(`${target}: clients that close their side mid-body reach no app 'error'`, async () => {
+      it(`${target}: clients that close their side mid-body bring no error but an exposed ClientGoneError to app 'error'`, async () => {
         const seen = await errorsDuring(async () => {
           for (let i = 0; i < 8; i++) await leaveMidBody(server.baseUrl, target, 'close');
         });
-        assert.deepEqual(seen, []);
+        assert.deepEqual(
+          seen.filter((line) => code(line) !== 'ERR_CLIENT_GONE'),
+          [],
+        );
       });
 
       it(`${target}: HTTP/2 streams cancelled mid-body reach no app 'error'`, async () => {
@@ -176,15 +203,15 @@ for (const [name, K] of majors) {
         assert.deepEqual(seen, []);
       });
 
-      it(`${target}: clients that reset the connection mid-body bring only Koa's own socket errors to app 'error'`, async () => {
+      it(`${target}: clients that reset the connection mid-body bring only Koa's own socket errors, or an exposed ClientGoneError, to app 'error'`, async () => {
         const seen = await errorsDuring(async () => {
           for (let i = 0; i < 8; i++) await leaveMidBody(server.baseUrl, target, 'reset');
         });
-        assert.deepEqual(notKoas(seen), []);
+        assert.deepEqual(unexpected(seen), []);
       });
 
       it(
-        `${target}: aria2c -x4 assembles the file whole, and only Koa's own socket errors reach app 'error'`,
+        `${target}: aria2c -x4 assembles the file whole, and only Koa's own socket errors, or an exposed ClientGoneError, reach app 'error'`,
         { timeout: 90_000 },
         async () => {
           const got: string[] = [];
@@ -192,9 +219,18 @@ for (const [name, K] of majors) {
             got.push(await aria2Download(`${server.baseUrl}${target}`, files.dir, 'aria2.out'));
           });
           assert.deepEqual(got, [sha]);
-          assert.deepEqual(notKoas(seen), []);
+          assert.deepEqual(unexpected(seen), []);
         },
       );
+
+      it(`${target}: Koa's default error handler prints nothing for downloads closed or cancelled mid-body`, async () => {
+        const { printed } = await recordingConsoleErrors(async () => {
+          for (let i = 0; i < 4; i++) await leaveMidBody(quiet.baseUrl, target, 'close');
+          await cancelH2Streams(quietH2.baseUrl, target, 10);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        });
+        assert.deepEqual(printed, []);
+      });
     }
 
     it("a read that fails mid-body reaches app 'error', after the connection is cut", async () => {
@@ -204,7 +240,10 @@ for (const [name, K] of majors) {
           () => undefined, // the cut may also show as a socket error
         ),
       );
-      assert.deepEqual(notKoas(seen), [' the store went away']);
+      assert.deepEqual(
+        seen.filter((line) => !KOA_SOCKET_ERRORS.has(code(line))),
+        [' the store went away'],
+      );
     });
   });
 }

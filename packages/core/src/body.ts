@@ -297,12 +297,30 @@ export async function openBody(
 }
 
 /**
- * Ends a body stream made by {@link createBody} or {@link openBody} whose destination went away (the client
- * closed the connection or cancelled its HTTP/2 stream) as a source with nothing more to give, then
- * destroys it: a `stream.pipeline` straight into that destination (Koa 3 pipes every body so) ends
- * without an error, since no byte was lost that anyone could still receive. Call it from the
- * destination's `'close'`, registered before the pipeline's own listener. A stream piped into anything
- * else, and any other stream, is only destroyed.
+ * How a body stream made by {@link createBody} or {@link openBody} ended when its client went away while
+ * a `stream.pipeline` into the response was sending it (Koa 3 pipes every body so, and reports any error
+ * of that pipeline to the app): `expose` is true, so that Koa's default error handler prints nothing,
+ * and `code` is `ERR_CLIENT_GONE`, for an app's own `'error'` listener to leave aside. Nothing was lost
+ * that anyone could still receive.
+ */
+export class ClientGoneError extends Error {
+  override readonly name: string = 'ClientGoneError';
+  readonly code = 'ERR_CLIENT_GONE';
+  readonly expose = true;
+  constructor() {
+    super('the client went away before the response was complete');
+  }
+}
+
+/**
+ * Ends a body stream made by {@link createBody} or {@link openBody} whose response closed (whole, or the
+ * client closed the connection or cancelled its HTTP/2 stream), then destroys it; call it from the
+ * response's `'close'`, registered before the pipeline's own listener. Piped straight into that response, the stream
+ * ends as a source with nothing more to give: where Node then counts the response finished (Node 20 and
+ * 22), a `stream.pipeline` into it completes without an error; where Node reports a response closed
+ * unfinished (Node 24 on), a pipeline's stream fails with a {@link ClientGoneError} in place of the bare
+ * `ERR_STREAM_PREMATURE_CLOSE` (a plain `pipe`, Koa 2's, reports nothing either way). A stream piped into
+ * anything else, and any other stream, is only destroyed.
  */
 export function abandonBody(stream: Readable): void {
   if (stream instanceof BodyStream) stream.abandon();
@@ -318,6 +336,9 @@ class BodyStream extends Readable {
   private readonly chunks: AsyncGenerator<Uint8Array, void, undefined>;
   private spare: Buffer | undefined;
   private direct = false;
+  private inPipeline = false;
+  /** The response this stream is piped straight into has emitted `'finish'` (an HTTP/2 one does so on a reset too). */
+  private destinationFinished = false;
   private reading: Promise<void> | undefined;
   private primed: IteratorResult<Uint8Array, void> | undefined;
 
@@ -328,10 +349,22 @@ class BodyStream extends Readable {
   ) {
     super({ highWaterMark: 0 });
     this.chunks = bodyChunks(body, representation, options, { acquire: (size) => this.buffer(size) });
+    const destination = options.destination as Partial<NodeJS.EventEmitter> | undefined;
+    if (typeof destination?.prependListener === 'function') {
+      // Ahead of every other listener, so that whoever reacts to the response's end (on-finished, and
+      // through it abandonBody) already knows it finished: an HTTP/2 response emits 'finish' on a reset too.
+      const finished = (): void => {
+        this.destinationFinished = true;
+      };
+      destination.prependListener('finish', finished);
+      this.once('close', () => destination.removeListener?.('finish', finished));
+    }
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
     this.direct = destination === (this.options.destination as unknown);
+    // `stream.pipeline` pipes with `end: false` and ends the destination itself, watching both ends.
+    if (this.direct) this.inPipeline = options?.end === false;
     return super.pipe(destination, options);
   }
 
@@ -361,8 +394,15 @@ class BodyStream extends Readable {
     // compressor, a tee that stores what it sees) must never take a cut body for a whole one.
     if (this.direct && !this.readableEnded) {
       // Emitted here rather than after push(null), which would wait a tick: a pipeline counts a
-      // destination closed before its source ended as a premature close.
+      // destination closed before its source ended as a premature close. The pipeline ends the
+      // response at once; a response still unfinished after that will be reported by the pipeline, so
+      // the report names the cause instead.
       this.emit('end');
+      const destination = this.options.destination as { readonly writableFinished?: boolean } | undefined;
+      if (this.inPipeline && !this.destinationFinished && destination?.writableFinished !== true) {
+        this.destroy(new ClientGoneError());
+        return;
+      }
     }
     this.destroy();
   }

@@ -1,5 +1,6 @@
 // @range-serve/core: what applications call. The kit for writing a framework adapter is
 // `@range-serve/core/adapter`.
+export { ClientGoneError } from './body.js';
 export { negotiateContentCoding, type PrecompressedCoding, preferredCodings } from './accept-encoding.js';
 export { type DigestFileOptions, openFileWithDigest } from './digest.js';
 export { type EntityTag, parseEntityTagList } from './etag.js';

@@ -175,9 +175,9 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
     // Added before Koa's own listener: a failure after the headers went out cuts the connection, so the
     // client sees a short body, never a complete-looking one; Koa still reports the error to the app.
     stream.once('error', () => ctx.res.destroy());
-    // A client that goes away is not an error: on the first sign of it (a socket error, the response's
-    // close), both registered before Koa 3 pipes the body, its pipeline is shown a finished source
-    // rather than a premature close to report to the app.
+    // A client that goes away is not a fault: on the first sign of it (the response's end or close, both
+    // registered before Koa's own destroy of the body and before Koa 3 pipes it), its pipeline is shown a
+    // finished source rather than a premature close to report to the app (see abandonBody).
     const end = (): void => abandonBody(stream);
     ctx.res.once('close', end);
     onFinished(ctx.res, end);
