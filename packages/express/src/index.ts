@@ -23,7 +23,9 @@ export type { RangeServeOptions, SendRangeOptions } from '@range-serve/core';
 
 /**
  * Middleware that serves files under `root` with ranges and preconditions, and makes the 200 responses
- * of later handlers range- and condition-aware. Without `root` it does only the latter.
+ * of later handlers range- and condition-aware. Without `root` it does only the latter. A bad option,
+ * or a root that is not a path or is a file, throws a `TypeError` here; a root that does not exist yet
+ * is accepted (every request a miss until it does, with one process warning).
  */
 export function rangeServe(options?: ExpressRangeOptions): RequestHandler;
 export function rangeServe(root: string, options?: ExpressRangeOptions): RequestHandler;

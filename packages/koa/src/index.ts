@@ -45,7 +45,9 @@ const planned = new WeakSet<object>();
 
 /**
  * Middleware that serves files under `root` with ranges and preconditions, and makes the 200 responses
- * of later middleware (`ctx.body`) range- and condition-aware. Without `root` it does only the latter.
+ * of later middleware (`ctx.body`) range- and condition-aware. Without `root` it does only the latter. A
+ * bad option, or a root that is not a path or is a file, throws a `TypeError` here; a root that does not
+ * exist yet is accepted (every request a miss until it does, with one process warning).
  */
 export function rangeServe(options?: KoaRangeOptions): Middleware;
 export function rangeServe(root: string, options?: KoaRangeOptions): Middleware;
