@@ -84,10 +84,16 @@ for (const [name, make] of majors) {
     const files: RouteFiles = makeRouteFiles();
     const sha = createHash('sha256').update(readFileSync(files.big)).digest('hex');
     const errors: Error[] = [];
+    const finishedAtClose: boolean[] = [];
     let server: RunningServer;
 
     before(async () => {
       const app = make();
+      // What an access log reads when the response closes: was it sent whole?
+      app.use((_req, res, next) => {
+        res.once('close', () => finishedAtClose.push(res.writableFinished));
+        next();
+      });
       app.use(rangeServe(files.dir));
       app.get('/send/big', async (req, res, next) => {
         try {
@@ -147,6 +153,20 @@ for (const [name, make] of majors) {
         },
       );
     }
+
+    it('a download cut mid-body is never taken for a whole one: the response is not finished when it closes', async () => {
+      finishedAtClose.length = 0;
+      for (const target of ['/big.bin', '/send/big']) {
+        await leaveMidBody(server.baseUrl, target, 'close');
+        await leaveMidBody(server.baseUrl, target, 'reset');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(finishedAtClose, [false, false, false, false]);
+      const whole = await request(server.baseUrl, '/send/big');
+      assert.equal(whole.body.length, files.bigSize);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(finishedAtClose.at(-1), true);
+    });
 
     it('a read that fails mid-body reaches the error handler, after the connection is cut', async () => {
       const seen = await errorsDuring(() =>

@@ -130,6 +130,7 @@ for (const [name, K] of majors) {
     const files: RouteFiles = makeRouteFiles();
     const sha = createHash('sha256').update(readFileSync(files.big)).digest('hex');
     const appErrors: Error[] = [];
+    const finishedAtClose: boolean[] = [];
     let server: RunningServer;
     let h2: RunningServer;
     let quiet: RunningServer;
@@ -138,6 +139,11 @@ for (const [name, K] of majors) {
     /** An app serving the big file as a directory and through sendRange, and a store that fails mid-body. */
     function makeApp(): Koa {
       const app = new K();
+      // What an access log reads when the response closes: was it sent whole?
+      app.use(async (ctx, next) => {
+        ctx.res.once('close', () => finishedAtClose.push(ctx.res.writableFinished));
+        await next();
+      });
       app.use(rangeServe(files.dir));
       app.use(async (ctx) => {
         if (ctx.path === '/send/big') await sendRange(ctx, await openFile(files.big));
@@ -232,6 +238,20 @@ for (const [name, K] of majors) {
         assert.deepEqual(printed, []);
       });
     }
+
+    it('a download cut mid-body is never taken for a whole one: the response is not finished when it closes', async () => {
+      finishedAtClose.length = 0;
+      for (const target of ['/big.bin', '/send/big']) {
+        await leaveMidBody(server.baseUrl, target, 'close');
+        await leaveMidBody(server.baseUrl, target, 'reset');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(finishedAtClose, [false, false, false, false]);
+      const whole = await request(server.baseUrl, '/send/big');
+      assert.equal(whole.body.length, files.bigSize);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(finishedAtClose.at(-1), true);
+    });
 
     it("a read that fails mid-body reaches app 'error', after the connection is cut", async () => {
       const seen = await errorsDuring(() =>

@@ -297,11 +297,11 @@ export async function openBody(
 }
 
 /**
- * How a body stream made by {@link createBody} or {@link openBody} ended when its client went away while
- * a `stream.pipeline` into the response was sending it (Koa 3 pipes every body so, and reports any error
- * of that pipeline to the app): `expose` is true, so that Koa's default error handler prints nothing,
- * and `code` is `ERR_CLIENT_GONE`, for an app's own `'error'` listener to leave aside. Nothing was lost
- * that anyone could still receive.
+ * How a body stream made by {@link createBody} or {@link openBody} ends when its client went away while a
+ * `stream.pipeline` into the response was sending it (Koa 3 pipes every body so, and reports any error of
+ * that pipeline to the app): `expose` is true, so that Koa's default error handler prints nothing, and
+ * `code` is `ERR_CLIENT_GONE`, for an app's own `'error'` listener to leave aside. Nothing was lost that
+ * anyone could still receive.
  */
 export class ClientGoneError extends Error {
   override readonly name: string = 'ClientGoneError';
@@ -313,14 +313,14 @@ export class ClientGoneError extends Error {
 }
 
 /**
- * Ends a body stream made by {@link createBody} or {@link openBody} whose response closed (whole, or the
- * client closed the connection or cancelled its HTTP/2 stream), then destroys it; call it from the
- * response's `'close'`, registered before the pipeline's own listener. Piped straight into that response, the stream
- * ends as a source with nothing more to give: where Node then counts the response finished (Node 20 and
- * 22), a `stream.pipeline` into it completes without an error; where Node reports a response closed
- * unfinished (Node 24 on), a pipeline's stream fails with a {@link ClientGoneError} in place of the bare
- * `ERR_STREAM_PREMATURE_CLOSE` (a plain `pipe`, Koa 2's, reports nothing either way). A stream piped into
- * anything else, and any other stream, is only destroyed.
+ * Releases a body stream made by {@link createBody} or {@link openBody} whose response ended, whole or
+ * because its client went away (a closed or reset connection, a cancelled HTTP/2 stream); call it at the
+ * first sign of that (the response's `'close'`, on-finished), registered before the pipeline's own
+ * listeners. Piped straight into the response by a `stream.pipeline` (Koa 3 pipes every body so, and
+ * reports any error of that pipeline to the app), a body cut short ends the pipeline without a report
+ * where the response already counts as finished (an HTTP/2 reset), and otherwise with a
+ * {@link ClientGoneError} in place of a bare `ERR_STREAM_PREMATURE_CLOSE`. Any other stream, and a
+ * stream piped anywhere else, is only destroyed.
  */
 export function abandonBody(stream: Readable): void {
   if (stream instanceof BodyStream) stream.abandon();
@@ -390,21 +390,27 @@ class BodyStream extends Readable {
   /** See {@link abandonBody}. */
   abandon(): void {
     if (this.destroyed) return;
-    // Only when piped straight into the response that went away, its one reader: a layer in between (a
-    // compressor, a tee that stores what it sees) must never take a cut body for a whole one.
-    if (this.direct && !this.readableEnded) {
-      // Emitted here rather than after push(null), which would wait a tick: a pipeline counts a
-      // destination closed before its source ended as a premature close. The pipeline ends the
-      // response at once; a response still unfinished after that will be reported by the pipeline, so
-      // the report names the cause instead.
-      this.emit('end');
-      const destination = this.options.destination as { readonly writableFinished?: boolean } | undefined;
-      if (this.inPipeline && !this.destinationFinished && destination?.writableFinished !== true) {
-        this.destroy(new ClientGoneError());
-        return;
-      }
+    // Only a stream piped straight into the response, by a pipeline that will report how it ended, needs
+    // more than releasing: a layer in between (a compressor, a tee that stores what it sees) must never
+    // take a cut body for a whole one, and a plain pipe (Koa 2's) reports nothing.
+    if (!this.direct || !this.inPipeline || this.readableEnded) {
+      this.destroy();
+      return;
     }
+    if (this.destinationFinished) {
+      // The response already counts as finished (an HTTP/2 stream reset emits 'finish'): with its source
+      // ended too, the pipeline completes without a report. Emitted here rather than after push(null),
+      // which would wait a tick: the pipeline counts a destination closed before its source ended as a
+      // premature close.
+      this.emit('end');
+      this.destroy();
+      return;
+    }
+    // The pipeline is about to report a response closed unfinished: the report names the cause, ahead of
+    // the pipeline's own listeners, and the response is left unfinished, as it is (an access log reading
+    // `writableFinished` must see a cut download as cut).
     this.destroy();
+    this.emit('error', new ClientGoneError());
   }
 
   override _read(): void {

@@ -178,8 +178,8 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
     // client sees a short body, never a complete-looking one; Koa still reports the error to the app.
     stream.once('error', () => ctx.res.destroy());
     // A client that goes away is not a fault: on the first sign of it (the response's end or close, both
-    // registered before Koa's own destroy of the body and before Koa 3 pipes it), its pipeline is shown a
-    // finished source rather than a premature close to report to the app (see abandonBody).
+    // registered before Koa's own destroy of the body and before Koa 3 pipes it), the body ends what Koa
+    // 3's pipeline reports to the app: nothing, or an exposed ClientGoneError (see abandonBody).
     const end = (): void => abandonBody(stream);
     ctx.res.once('close', end);
     onFinished(ctx.res, end);
