@@ -56,7 +56,6 @@ export {
   type HeaderGetter,
   planHandlerBody,
   planHandlerFile,
-  planSendRange,
   type RangeServer,
   rangeServer,
   type ResponseTarget,
@@ -64,5 +63,6 @@ export {
   type ServeRequest,
   wholeFilePath,
 } from './serve.js';
+export { planSendRange } from './send-range.js';
 export { type StaticOptions, type StaticResolver, type StaticResult, staticResolver } from './static.js';
 export { chooseVariant, type VariantFileOptions } from './variant.js';
