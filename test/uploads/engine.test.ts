@@ -303,25 +303,42 @@ describe('start-up reconciliation', () => {
 
 describe('receiving content', () => {
   it('a failing disk write rejects the request with that error instead of leaving it hanging', async () => {
-    const { PassThrough } = await import('node:stream');
     const { receiveContent } = await import('../../packages/core/src/upload/receive.ts');
-    const req = new PassThrough();
     const failure = new Error('EIO: i/o error, write');
-    const file = {
-      writev: () => Promise.reject(failure),
-      datasync: () => Promise.resolve(),
+    const appender = {
+      write: () => Promise.reject(failure),
+      sync: () => Promise.resolve(),
       truncate: () => Promise.resolve(),
+      size: () => Promise.resolve(0),
+      close: () => Promise.resolve(),
     };
-    const received = receiveContent(req as never, {
-      file: file as never,
+    // Content that keeps coming until it is stopped, as a client still sending does.
+    let stopped = false;
+    let ending: 'stopped' | undefined;
+    const content = {
+      consumed: false,
+      get ending() {
+        return ending;
+      },
+      stop: () => {
+        stopped = true;
+        ending = 'stopped';
+      },
+      async *[Symbol.asyncIterator]() {
+        while (!stopped) {
+          yield new Uint8Array(10);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      },
+    };
+    const received = receiveContent(content, {
+      appender,
       start: 0,
       maxBytes: 100,
       idleTimeout: 10_000,
       checksum: undefined,
       onInterrupt: () => {},
     });
-    req.write(Buffer.alloc(10));
-    req.write(Buffer.alloc(10));
     const outcome = await Promise.race([
       received.then(
         () => 'resolved',
@@ -330,7 +347,7 @@ describe('receiving content', () => {
       new Promise((resolve) => setTimeout(() => resolve('hung'), 2000).unref()),
     ]);
     assert.equal(outcome, failure);
-    req.destroy();
+    assert.equal(stopped, true, 'the content was not stopped after the failure');
   });
 });
 

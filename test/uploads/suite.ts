@@ -1341,7 +1341,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
           return undefined;
         },
         onComplete: (_req, upload) => {
-          seen.push(`complete ${upload.length} ${upload.sha256} ${path.basename(upload.path)}`);
+          seen.push(`complete ${upload.length} ${upload.sha256} ${path.basename(upload.path ?? 'no path')}`);
           return {
             response: {
               status: 200,
@@ -1569,6 +1569,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
           directory: dir,
           onComplete: async (_req, upload) => {
             const { rename } = await import('node:fs/promises');
+            if (upload.path === undefined) throw new Error('an upload of one file has its path');
             await rename(upload.path, `${upload.path}.moved`);
             return { moved: true };
           },

@@ -23,7 +23,10 @@ export function resumableUploads(options: ResumableUploadOptions): RequestHandle
     const original = req.originalUrl.split('?', 1)[0] ?? '';
     // `app.use('/files', …)` on `/files` gives path `/`: the endpoint itself either way.
     const path = req.path === '/' && !original.endsWith('/') ? '' : req.path;
-    engine.handle(req, res, { prefix: req.baseUrl, path }).then((handled) => {
+    // The origin as the app sees it (`trust proxy` applies): absolute URLs in Upload-Concat are checked against it.
+    const host = req.get('host');
+    const origin = host === undefined ? undefined : `${req.protocol}://${host}`;
+    engine.handle(req, res, { prefix: req.baseUrl, path, origin }).then((handled) => {
       if (!handled) next();
     }, next);
   };

@@ -29,7 +29,8 @@ export function resumableUploads(options: ResumableUploadOptions): Middleware {
     ctx.respond = false;
     let handled: boolean;
     try {
-      handled = await engine.handle(ctx.req, ctx.res, { prefix, path });
+      // `ctx.origin` honours `app.proxy`: absolute URLs in Upload-Concat are checked against it.
+      handled = await engine.handle(ctx.req, ctx.res, { prefix, path, origin: ctx.origin });
     } catch (err) {
       if (!ctx.res.headersSent) ctx.respond = true;
       throw err;

@@ -85,6 +85,25 @@ export interface UploadState {
    * next request for the upload runs the hook before anything else.
    */
   readonly completionPending?: boolean | undefined;
+  /** tus concatenation: a partial upload, or a final one made of partial ones. */
+  readonly concat?: UploadConcat | undefined;
+}
+
+/** What an upload is in tus concatenation. */
+export type UploadConcat =
+  | { readonly kind: 'partial' }
+  | {
+      readonly kind: 'final';
+      /** The `Upload-Concat` value as received, which HEAD answers with. */
+      readonly value: string;
+      /** The partial uploads it was made of, in order, with their lengths. */
+      readonly parts: readonly ConcatPart[];
+    };
+
+/** One partial upload of a final one. */
+export interface ConcatPart {
+  readonly id: string;
+  readonly length: number;
 }
 
 /**
