@@ -18,6 +18,14 @@ import { type PeekedBody, peekBody } from './handler-body.js';
 import { mountPath, planningRequest, serveRequest } from './request.js';
 import { respond } from './response.js';
 
+export { type FetchUploadOptions, resumableUploads, type UploadServer } from './uploads.js';
+export type {
+  CompletedUpload,
+  UploadCompletion,
+  UploadDescription,
+  UploadHookResponse,
+} from '@range-serve/core/upload';
+
 /** The options of {@link rangeServe}, {@link sendRange} and {@link withRanges}; `setHeaders` receives the response's `Headers`. */
 export type FetchRangeOptions = RangeServeOptions<Headers>;
 export type { RangeServeOptions } from '@range-serve/core';
