@@ -1,12 +1,13 @@
 /**
- * The server the Bun and Deno suite starts: `bun runtime-server.ts <root>` or
- * `deno run --allow-read --allow-net=127.0.0.1 runtime-server.ts <root>`. It imports the built packages (dist)
- * through their names, serves `<root>` under `/files` with `rangeServe`, a few routes with `withRanges` and
- * `sendRange`, listens on 127.0.0.1:0 and prints `{"port":N}` as its first line.
+ * The server the Bun and Deno suite starts: `bun runtime-server.ts <root> <uploads>` or
+ * `deno run --allow-read --allow-write=<uploads> --allow-net=127.0.0.1 runtime-server.ts <root> <uploads>`. It
+ * imports the built packages (dist) through their names, serves `<root>` under `/files` with `rangeServe`, a
+ * few routes with `withRanges` and `sendRange`, resumable uploads into `<uploads>` under `/uploads` with
+ * `resumableUploads`, listens on 127.0.0.1:0 and prints `{"port":N}` as its first line.
  */
 import path from 'node:path';
 import { bytesRepresentation, openFile, streamRepresentation } from '@range-serve/core';
-import { rangeServe, sendRange, withRanges } from '@range-serve/fetch';
+import { rangeServe, resumableUploads, sendRange, withRanges } from '@range-serve/fetch';
 
 interface Listening {
   readonly port: number;
@@ -22,12 +23,22 @@ interface DenoGlobal {
 
 const bun = (globalThis as { Bun?: BunGlobal }).Bun;
 const deno = (globalThis as { Deno?: DenoGlobal }).Deno;
-const root = (deno === undefined ? process.argv[2] : deno.args[0]) as string;
+const args = deno === undefined ? process.argv.slice(2) : deno.args;
+const root = args[0] as string;
+const uploadDirectory = args[1] as string;
 
 /** 200 KiB of bytes that never form a multipart boundary's pattern by chance: byte i is (i * 7) & 0xff. */
 export const GENERATED = new Uint8Array(200 * 1024).map((_, i) => (i * 7) & 0xff);
 
 const files = rangeServe(root);
+// The hooks see the runtime's own Request: the creation is refused without the header the test sends.
+const uploads = resumableUploads({
+  directory: uploadDirectory,
+  beforeCreate: (request) =>
+    request instanceof Request && request.headers.get('x-owner') !== null
+      ? { data: { owner: request.headers.get('x-owner') } }
+      : { refuse: { status: 401, body: 'who are you' } },
+});
 const routes: Record<string, (request: Request) => Promise<Response>> = {
   '/r/bytes': withRanges(() => new Response(GENERATED, { headers: { 'content-type': 'application/octet-stream' } })),
   '/r/stream-with-length': withRanges(() => {
@@ -54,7 +65,7 @@ const routes: Record<string, (request: Request) => Promise<Response>> = {
 
 async function handle(request: Request): Promise<Response> {
   try {
-    const served = await files(request, '/files');
+    const served = (await files(request, '/files')) ?? (await uploads(request, '/uploads'));
     if (served !== null) return served;
     const route = routes[new URL(request.url).pathname];
     if (route !== undefined) return await route(request);

@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,7 @@ import { type RawResponse, request } from '../helpers/http.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
 import { findRuntime } from '../helpers/runtimes.ts';
 import { eventually } from '../stress/resources.ts';
+import { openRequest, pause, send } from '../uploads/raw.ts';
 
 const SERVER = fileURLToPath(new URL('./runtime-server.ts', import.meta.url));
 /** Larger than every buffer between the runtime and the client, so an abort finds the body mid-way. */
@@ -28,7 +30,7 @@ const GENERATED = Buffer.from(new Uint8Array(200 * 1024).map((_, i) => (i * 7) &
 
 interface Runtime {
   readonly name: 'bun' | 'deno';
-  readonly args: (server: string, root: string) => string[];
+  readonly args: (server: string, root: string, uploads: string) => string[];
   /** What the runtime does to a request-target before the handler sees it. */
   readonly host: HostBehaviour;
 }
@@ -36,7 +38,7 @@ interface Runtime {
 const RUNTIMES: readonly Runtime[] = [
   {
     name: 'bun',
-    args: (server, root) => [server, root],
+    args: (server, root, uploads) => [server, root, uploads],
     // Bun parses the target as the URL standard does: dot segments resolved, `\` read as `/`.
     host: {
       deliveredTarget: (target) => {
@@ -47,8 +49,16 @@ const RUNTIMES: readonly Runtime[] = [
   },
   {
     name: 'deno',
-    // Only what the server needs: reading the root and node_modules, and its loopback port.
-    args: (server, root) => ['run', '--allow-read', '--allow-net=127.0.0.1', server, root],
+    // Only what the server needs: reading the root and node_modules, writing uploads, and its loopback port.
+    args: (server, root, uploads) => [
+      'run',
+      '--allow-read',
+      `--allow-write=${uploads}`,
+      '--allow-net=127.0.0.1',
+      server,
+      root,
+      uploads,
+    ],
     // Deno hands `request.url` over with the target as received.
     host: {},
   },
@@ -132,6 +142,7 @@ for (const runtime of RUNTIMES) {
     let big: Buffer;
     let child: ChildProcess;
     let baseUrl: string;
+    let uploads: string;
     const get = (target: string, headers: IncomingHttpHeaders = {}, method = 'GET') =>
       request(baseUrl, target, { method, headers });
 
@@ -139,11 +150,13 @@ for (const runtime of RUNTIMES) {
       fx = makeFixtures();
       big = randomBytes(BIG);
       writeFileSync(path.join(fx.root, 'big.bin'), big);
-      ({ child, baseUrl } = await startServer(binary.path, runtime.args(SERVER, fx.root)));
+      uploads = mkdtempSync(path.join(tmpdir(), `range-serve-${runtime.name}-uploads-`));
+      ({ child, baseUrl } = await startServer(binary.path, runtime.args(SERVER, fx.root, uploads)));
     });
     after(() => {
       if (child !== undefined && child.exitCode === null) process.kill(child.pid as number, 'SIGKILL');
       fx.remove();
+      rmSync(uploads, { recursive: true, force: true });
     });
 
     it('a GET of a file sends it whole, small or large, with its validators and exact Content-Length', async () => {
@@ -325,6 +338,64 @@ for (const runtime of RUNTIMES) {
       const res = await get('/files/big.bin', { range: 'bytes=0-9' });
       assert.equal(res.status, 206);
       assert.ok(res.body.equals(big.subarray(0, 10)));
+    });
+
+    it('a tus upload: created (the hook sees the Request), cut mid-body, resumed from HEAD, downloaded with ranges and its digest', async () => {
+      const TUS = { 'tus-resumable': '1.0.0' };
+      const PATCH = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+      const content = randomBytes(3 * 1024 * 1024);
+      const refused = await send(baseUrl, '/uploads', 'POST', { ...TUS, 'upload-length': String(content.length) });
+      assert.equal(refused.status, 401);
+      assert.equal(refused.body.toString(), 'who are you');
+      const created = await send(baseUrl, '/uploads', 'POST', {
+        ...TUS,
+        'x-owner': 'ada',
+        'upload-length': String(content.length),
+        'upload-metadata': `filename ${Buffer.from('data.bin').toString('base64')}`,
+      });
+      assert.equal(created.status, 201);
+      const location = created.headers.location ?? '';
+      assert.match(location, /^\/uploads\/[A-Za-z0-9_-]{22}$/);
+      // A client that goes away mid-body: the bytes that arrived are kept, and HEAD says how many.
+      const open = await openRequest(
+        baseUrl,
+        location,
+        'PATCH',
+        { ...PATCH, 'upload-offset': '0', 'content-length': String(content.length) },
+        content.subarray(0, 1024 * 1024),
+      );
+      await pause(300);
+      open.cut();
+      // Bounded: the runtime notices the cut and makes what arrived durable.
+      let offset = 0;
+      for (let i = 0; i < 50 && offset === 0; i++) {
+        const head = await send(baseUrl, location, 'HEAD', TUS);
+        assert.equal(head.status, 200);
+        offset = Number(head.headers['upload-offset']);
+        if (offset === 0) await pause(100);
+      }
+      assert.ok(offset > 0, 'nothing of the cut append was kept');
+      assert.ok(offset <= 1024 * 1024, `offset ${offset} is past the bytes sent`);
+      const rest = await send(
+        baseUrl,
+        location,
+        'PATCH',
+        { ...PATCH, 'upload-offset': String(offset) },
+        content.subarray(offset),
+      );
+      assert.equal(rest.status, 204);
+      assert.equal(rest.headers['upload-offset'], String(content.length));
+      const stored = readFileSync(path.join(uploads, location.slice('/uploads/'.length)));
+      assert.ok(stored.equals(content), 'the stored bytes differ from the bytes sent');
+      const got = await get(location);
+      assert.equal(got.status, 200);
+      assertExactLength(got, content.length, 'download');
+      assert.ok(got.body.equals(content));
+      assert.equal(got.headers['repr-digest'], `sha-256=:${createHash('sha256').update(content).digest('base64')}:`);
+      assert.equal(got.headers['x-content-type-options'], 'nosniff');
+      const part = await get(location, { range: 'bytes=1000-1999' });
+      assert.equal(part.status, 206);
+      assert.ok(part.body.equals(content.subarray(1000, 2000)));
     });
   });
 }

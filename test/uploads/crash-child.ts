@@ -1,7 +1,7 @@
 /**
  * A child upload server for the crash and fault tests: serves `argv[2]` under `/files` and prints its
  * port and pid. `argv[3]` (JSON, optional) picks the framework (`node`, `express`, `koa`) and an
- * `onComplete` that appends `<id> <length> <size of the data file>` to `hookLog` after `hookDelay` ms.
+ * `onComplete` that appends `<id> <length> <size of its data files>` to `hookLog` after `hookDelay` ms.
  */
 import { appendFileSync, statSync } from 'node:fs';
 import type { ResumableUploadOptions } from '@range-serve/express';
@@ -22,7 +22,8 @@ if (config.hookLog !== undefined) {
   const log = config.hookLog;
   options.onComplete = async (_req, upload) => {
     await new Promise((resolve) => setTimeout(resolve, config.hookDelay ?? 0));
-    appendFileSync(log, `${upload.id} ${upload.length} ${statSync(upload.path).size}\n`);
+    const size = upload.files.reduce((sum, file) => sum + statSync(file.path).size, 0);
+    appendFileSync(log, `${upload.id} ${upload.length} ${size}\n`);
   };
 }
 const adapter = config.adapter ?? 'node';

@@ -161,7 +161,8 @@ describe('protocol decisions', () => {
     ];
     for (const [headers, expected] of rows) {
       const plan = planCreation(tus, headers, LIMITS);
-      assert.equal(plan.kind === 'create' ? 'create' : plan.response.status, expected, JSON.stringify(headers));
+      const got = plan.kind === 'refuse' ? plan.response.status : plan.kind;
+      assert.equal(got, expected, JSON.stringify(headers));
     }
     const plan = planCreation(
       tus,
@@ -303,25 +304,42 @@ describe('start-up reconciliation', () => {
 
 describe('receiving content', () => {
   it('a failing disk write rejects the request with that error instead of leaving it hanging', async () => {
-    const { PassThrough } = await import('node:stream');
     const { receiveContent } = await import('../../packages/core/src/upload/receive.ts');
-    const req = new PassThrough();
     const failure = new Error('EIO: i/o error, write');
-    const file = {
-      writev: () => Promise.reject(failure),
-      datasync: () => Promise.resolve(),
+    const appender = {
+      write: () => Promise.reject(failure),
+      sync: () => Promise.resolve(),
       truncate: () => Promise.resolve(),
+      size: () => Promise.resolve(0),
+      close: () => Promise.resolve(),
     };
-    const received = receiveContent(req as never, {
-      file: file as never,
+    // Content that keeps coming until it is stopped, as a client still sending does.
+    let stopped = false;
+    let ending: 'stopped' | undefined;
+    const content = {
+      consumed: false,
+      get ending() {
+        return ending;
+      },
+      stop: () => {
+        stopped = true;
+        ending = 'stopped';
+      },
+      async *[Symbol.asyncIterator]() {
+        while (!stopped) {
+          yield new Uint8Array(10);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      },
+    };
+    const received = receiveContent(content, {
+      appender,
       start: 0,
       maxBytes: 100,
       idleTimeout: 10_000,
       checksum: undefined,
       onInterrupt: () => {},
     });
-    req.write(Buffer.alloc(10));
-    req.write(Buffer.alloc(10));
     const outcome = await Promise.race([
       received.then(
         () => 'resolved',
@@ -330,7 +348,7 @@ describe('receiving content', () => {
       new Promise((resolve) => setTimeout(() => resolve('hung'), 2000).unref()),
     ]);
     assert.equal(outcome, failure);
-    req.destroy();
+    assert.equal(stopped, true, 'the content was not stopped after the failure');
   });
 });
 
@@ -370,5 +388,63 @@ describe('a client that leaves while a hook keeps it waiting', () => {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('tus concatenation, pure', () => {
+  it('Upload-Concat is partial, or final; and the references separated by spaces; anything else is invalid', async () => {
+    const { parseUploadConcat } = await import('../../packages/core/src/upload/fields.ts');
+    for (const [value, expected] of [
+      [undefined, undefined],
+      ['partial', { kind: 'partial' }],
+      [' partial ', { kind: 'partial' }],
+      ['final;/files/a /files/b', { kind: 'final', references: ['/files/a', '/files/b'] }],
+      ['final; /files/a  http://h/files/b ', { kind: 'final', references: ['/files/a', 'http://h/files/b'] }],
+      ['final;', { kind: 'final', references: [] }],
+      ['Partial', 'invalid'],
+      ['final /files/a', 'invalid'],
+      ['partial;', 'invalid'],
+      [['partial', 'partial'], 'invalid'],
+    ] as const) {
+      assert.deepEqual(parseUploadConcat(value as string | string[] | undefined), expected, JSON.stringify(value));
+    }
+  });
+
+  it('a reference names an upload of this endpoint by its path or a URL of the same origin, and nothing else', async () => {
+    const { resolveConcatReference } = await import('../../packages/core/src/upload/protocol.ts');
+    const id = 'AbcdefghijklmnopqrstuV';
+    const origin = 'https://up.example:8443';
+    for (const [reference, prefix, expected] of [
+      [`/files/${id}`, '/files', id],
+      [`${origin}/files/${id}`, '/files', id],
+      [`HTTPS://UP.EXAMPLE:8443/files/${id}`, '/files', id],
+      [`/${id}`, '', id],
+      [`/api/up/${id}`, '/api/up', id],
+      [`https://up.example/files/${id}`, '/files', 'is on another origin'],
+      [`http://up.example:8443/files/${id}`, '/files', 'is on another origin'],
+      [`ftp://up.example:8443/files/${id}`, '/files', 'is on another origin'],
+      [`https://user@up.example:8443/files/${id}`, '/files', 'carries user information'],
+      [`//up.example:8443/files/${id}`, '/files', 'is a network-path reference (another host)'],
+      [id, '/files', 'is a relative reference: send the path from the root or the whole URL'],
+      [`files/${id}`, '/files', 'is a relative reference: send the path from the root or the whole URL'],
+      [`/files/../files/${id}`, '/files', 'has dot segments'],
+      [`${origin}/files/./${id}`, '/files', 'has dot segments'],
+      [`/files/%2e%2e/files/${id}`, '/files', 'has percent-encoding, a backslash, a query or a fragment'],
+      [`/files%2f${id}`, '/files', 'has percent-encoding, a backslash, a query or a fragment'],
+      [`/files\\${id}`, '/files', 'has percent-encoding, a backslash, a query or a fragment'],
+      [`/files/${id}#x`, '/files', 'has percent-encoding, a backslash, a query or a fragment'],
+      [`/files/${id}/`, '/files', 'is not an upload of this endpoint'],
+      [`/files/x/${id}`, '/files', 'is not an upload of this endpoint'],
+      [`/other/${id}`, '/files', 'is not an upload of this endpoint'],
+      [`/files/${id}x`, '/files', 'is not an upload of this endpoint'],
+      [`/files/${id}`, '/api/up', 'is not an upload of this endpoint'],
+      [origin, '/files', 'is not an upload of this endpoint'],
+    ] as const) {
+      const got = resolveConcatReference(reference, prefix, origin);
+      assert.deepEqual(got, expected === id ? { id } : { problem: expected }, reference);
+    }
+    assert.deepEqual(resolveConcatReference(`${origin}/files/${id}`, '/files', undefined), {
+      problem: 'is an absolute URL, and this request has no origin to compare',
+    });
   });
 });

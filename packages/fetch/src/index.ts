@@ -23,6 +23,14 @@ import { type PeekedBody, peekBody } from './handler-body.js';
 import { mountPath, planningRequest, serveRequest } from './request.js';
 import { respond } from './response.js';
 
+export { type FetchUploadOptions, resumableUploads, type UploadServer } from './uploads.js';
+export type {
+  CompletedUpload,
+  UploadCompletion,
+  UploadDescription,
+  UploadHookResponse,
+} from '@range-serve/core/upload';
+
 /** The options of {@link rangeServe} and {@link withRanges}; `setHeaders` receives the response's `Headers`. */
 export type FetchRangeOptions = RangeServeOptions<Headers>;
 /** The options of {@link sendRange}: those that apply to a representation a route chose; `setHeaders` receives the response's `Headers`. */

@@ -1,10 +1,35 @@
 /**
  * @range-serve/core/upload: the resumable-upload engine (tus 1.0.0 and the draft "Resumable Uploads
- * for HTTP", interop versions 6 to 8) that `resumableUploads()` in the Express and Koa adapters run on.
+ * for HTTP", interop versions 6 to 8) that `resumableUploads()` in the Express, Koa and fetch adapters
+ * run on. `createUploadEngine` takes requests and gives answers as values; `createUploadHandler` runs it
+ * on Node's request and response.
  */
-export { createUploadHandler, type UploadHandler, type UploadTarget } from './handler.js';
+export { createUploadEngine, type EngineParts, type UploadEngine } from './engine.js';
+export { createUploadHandler, handleUpload, type UploadHandler } from './node.js';
+export {
+  type ContentEnding,
+  type UploadAnswer,
+  type UploadContent,
+  type UploadReply,
+  type UploadRequest,
+  type UploadTarget,
+} from './request.js';
+export { LeaseLostError, type UploadLease, type UploadLocker, UploadLocks } from './lock.js';
+export {
+  type Appender,
+  type DownloadMetadata,
+  newUploadId,
+  type Reconciliation,
+  type StoreCapabilities,
+  type StoredUpload,
+  UPLOAD_ID,
+  type UploadFile,
+  type UploadStore,
+} from './store.js';
+export { FileUploadStore } from './file-store.js';
 export {
   type CompletedUpload,
+  type CompletedUploadFile,
   type HookRefusal,
   type NormalizedUploadOptions,
   normalizeUploadOptions,
@@ -20,6 +45,7 @@ export {
 export {
   type AppendPlan,
   type BodyOutcome,
+  type ConcatPart,
   type CreationPlan,
   DRAFT_INTEROP_VERSIONS,
   type DraftInteropVersion,
@@ -35,10 +61,10 @@ export {
   type ProtocolChoice,
   TUS_EXTENSIONS,
   TUS_VERSION,
+  type UploadConcat,
   type UploadLimits,
   type UploadProtocol,
   type UploadResponse,
   type UploadState,
 } from './protocol.js';
 export { ConsumedBodyError } from './receive.js';
-export { newUploadId, UPLOAD_ID } from './store.js';

@@ -2,6 +2,11 @@
  * One writer per upload. Requests for an upload take turns; a newer request interrupts the one
  * holding the upload (the draft's recommended take-over), which then makes its bytes durable and
  * lets go, so the newer one is checked against a settled offset. Never two writers, never a 5xx.
+ *
+ * The engine reads locks through {@link UploadLocker}; {@link UploadLocks} is the in-process one. A
+ * locker shared by several processes (Redis) gives leases that can be lost while held: a store checks
+ * {@link UploadLease.held} as part of every commit, so a writer that lost its lease never records an
+ * offset (fencing).
  */
 
 /** A turn on one upload, held until {@link UploadLease.release}. */
@@ -10,6 +15,28 @@ export interface UploadLease {
   onInterrupt(interrupt: () => void): void;
   /** Gives the upload to the next request in line. */
   release(): void;
+  /**
+   * Whether the lease is still this request's. In one process a lease is held until released; a
+   * shared locker answers false once the lease expired or another process took it, and a store then
+   * refuses the commit (see `LeaseLostError`).
+   */
+  held(): boolean | Promise<boolean>;
+}
+
+/** Hands out leases on uploads, one holder at a time. */
+export interface UploadLocker {
+  /** Waits for the turn on upload `id`, interrupting its current holder first (take-over). */
+  acquire(id: string): Promise<UploadLease>;
+  /** The turn on `id` only when no request holds or waits for it (the sweep), else undefined. */
+  tryAcquire(id: string): Promise<UploadLease | undefined>;
+}
+
+/** Raised by a commit whose lease is no longer held: nothing was recorded. */
+export class LeaseLostError extends Error {
+  constructor(id: string) {
+    super(`the lease on upload ${id} was lost before its commit`);
+    this.name = 'LeaseLostError';
+  }
 }
 
 interface Entry {
@@ -20,10 +47,9 @@ interface Entry {
 }
 
 /** The per-upload lock table of one process. */
-export class UploadLocks {
+export class UploadLocks implements UploadLocker {
   readonly #entries = new Map<string, Entry>();
 
-  /** Waits for the turn on upload `id`, interrupting its current writer first. */
   async acquire(id: string): Promise<UploadLease> {
     let entry = this.#entries.get(id);
     if (entry === undefined) {
@@ -60,7 +86,12 @@ export class UploadLocks {
         if (current.holders === 0 && this.#entries.get(id) === current) this.#entries.delete(id);
         release();
       },
+      held: () => !released,
     };
+  }
+
+  tryAcquire(id: string): Promise<UploadLease | undefined> {
+    return this.busy(id) ? Promise.resolve(undefined) : this.acquire(id);
   }
 
   /** True while some request holds or waits for upload `id`. */

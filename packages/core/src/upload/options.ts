@@ -39,12 +39,27 @@ export interface UploadDescription {
   readonly data: UploadData;
   /** Which protocol created it. */
   readonly protocol: 'tus' | 'draft';
+  /** tus concatenation: `partial` for a partial upload, `final` for one made of partial ones. */
+  readonly concat: 'partial' | 'final' | undefined;
+}
+
+/** One file holding a finished upload's bytes. */
+export interface CompletedUploadFile {
+  /** Absolute path inside `directory`. */
+  readonly path: string;
+  /** How many of the upload's bytes it holds (its size). */
+  readonly length: number;
 }
 
 /** A finished upload, handed to `onComplete`. */
 export interface CompletedUpload extends UploadDescription {
-  /** Absolute path of the data file inside `directory`. */
-  readonly path: string;
+  /**
+   * Absolute path of the data file inside `directory`, when the upload is one file; undefined for a
+   * final upload of tus concatenation, whose bytes are its `files` one after the other.
+   */
+  readonly path: string | undefined;
+  /** The files holding the upload's bytes, in order: one for an upload, one per part for a final upload. */
+  readonly files: readonly CompletedUploadFile[];
   /** The length of the finished upload. */
   readonly length: number;
   /** The SHA-256 of the whole upload, base64. */
@@ -58,6 +73,8 @@ export interface UploadCreation {
   readonly contentType: string | undefined;
   readonly fileName: string | undefined;
   readonly protocol: 'tus' | 'draft';
+  /** tus concatenation: `partial` for a partial upload, `final` for a final one (made of complete partial ones). */
+  readonly concat: 'partial' | 'final' | undefined;
 }
 
 /** A hook's verdict: nothing (go on), or a refusal with the response to send instead. */
@@ -77,29 +94,33 @@ export interface UploadCompletion {
   readonly contentType?: string;
 }
 
-/** Hooks, each optional; they may be async. A hook that throws makes the request fail with that error. */
-export interface UploadHooks {
+/**
+ * Hooks, each optional; they may be async. A hook that throws makes the request fail with that error.
+ * `R` is the request the framework gives: Node's `IncomingMessage` (Express, Koa, `node:http`), or the
+ * Web `Request` on `@range-serve/fetch`.
+ */
+export interface UploadHooks<R = IncomingMessage> {
   /** Before an upload is created: refuse it, or attach `data` (such as the owner) to it. */
   beforeCreate?: (
-    req: IncomingMessage,
+    req: R,
     creation: UploadCreation,
   ) => HookRefusal | { readonly data?: UploadData } | Promise<HookRefusal | { readonly data?: UploadData }>;
   /** On every request for an existing upload (HEAD, PATCH, DELETE, GET): refuse it, e.g. for ownership. */
-  onRequest?: (req: IncomingMessage, upload: UploadDescription) => HookRefusal | Promise<HookRefusal>;
+  onRequest?: (req: R, upload: UploadDescription) => HookRefusal | Promise<HookRefusal>;
   /**
    * When the last byte is durable: may move the file away (`moved: true`, a later GET then answers 404)
    * and may give the final response (the response the target resource would have sent).
    */
   onComplete?: (
-    req: IncomingMessage,
+    req: R,
     upload: CompletedUpload,
   ) => UploadCompletion | undefined | void | Promise<UploadCompletion | undefined | void>;
   /** After an upload was terminated (DELETE) and its files removed. */
-  onTerminate?: (req: IncomingMessage, upload: UploadDescription) => void | Promise<void>;
+  onTerminate?: (req: R, upload: UploadDescription) => void | Promise<void>;
 }
 
-/** Options of `resumableUploads()`. */
-export interface ResumableUploadOptions extends UploadHooks {
+/** Options of `resumableUploads()`; `R` is the request the hooks receive. */
+export interface ResumableUploadOptions<R = IncomingMessage> extends UploadHooks<R> {
   /** Directory holding the uploads (created if missing); nothing outside it is ever opened. Required. */
   directory: string;
   /** Largest upload accepted: bytes, or a size string such as `'5 GiB'` (default `'1 TiB'`). */
@@ -137,7 +158,7 @@ export interface ResumableUploadOptions extends UploadHooks {
 }
 
 /** {@link ResumableUploadOptions} after validation. */
-export interface NormalizedUploadOptions {
+export interface NormalizedUploadOptions<R = IncomingMessage> {
   readonly directory: string;
   readonly maxSize: number;
   /** Milliseconds, or undefined for never. */
@@ -150,7 +171,7 @@ export interface NormalizedUploadOptions {
   readonly maxUploads: number;
   /** Lowercased media types added to the safe download list. */
   readonly downloadTypes: ReadonlySet<string>;
-  readonly hooks: UploadHooks;
+  readonly hooks: UploadHooks<R>;
 }
 
 const KNOWN = new Set([
@@ -233,7 +254,9 @@ function mediaTypeList(name: string, value: unknown): ReadonlySet<string> {
 }
 
 /** Validates `options` once and fills in the defaults; throws a `TypeError` naming the first bad option. */
-export function normalizeUploadOptions(options: ResumableUploadOptions): NormalizedUploadOptions {
+export function normalizeUploadOptions<R = IncomingMessage>(
+  options: ResumableUploadOptions<R>,
+): NormalizedUploadOptions<R> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw unknownOptionError(key, KNOWN);
@@ -245,7 +268,7 @@ export function normalizeUploadOptions(options: ResumableUploadOptions): Normali
   if (maxSize === undefined) throw new TypeError("maxSize must be a number of bytes or a size string such as '5 GiB'");
   const expiresAfter =
     options.expiresAfter === false ? undefined : duration('expiresAfter', options.expiresAfter ?? '1d');
-  const hooks: UploadHooks = {};
+  const hooks: UploadHooks<R> = {};
   for (const name of HOOKS) {
     const hook = options[name];
     if (hook !== undefined && typeof hook !== 'function') throw new TypeError(`${name} must be a function`);

@@ -1,18 +1,17 @@
 /**
  * Receiving the content of a creation or append: bytes are written in order at their offset in the
- * data file, never past the limit, then fsynced before the caller acknowledges the new offset. Every
- * byte Node has handed over is written, also when the client goes away or a newer request takes over.
+ * upload's data, never past the limit, then synced before the caller acknowledges the new offset. Every
+ * byte the content hands over is written, also when the client goes away or a newer request takes over.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import type { ChecksumExpectation } from './protocol.js';
-import type { BodyOutcome } from './protocol.js';
+import type { BodyOutcome, ChecksumExpectation } from './protocol.js';
+import type { UploadContent } from './request.js';
+import type { Appender } from './store.js';
 
 /** How to receive one request's content. */
 export interface ReceiveOptions {
-  /** The data file, open for writing. */
-  readonly file: FileHandle;
+  /** The upload's data, open for the append. */
+  readonly appender: Appender;
   /** Offset of the first byte of the content. */
   readonly start: number;
   /** Bytes that may be stored; a byte beyond ends the request with `too-large`. */
@@ -30,14 +29,14 @@ export interface ReceiveOptions {
   /** Registers the take-over callback with the lock. */
   readonly onInterrupt: (interrupt: () => void) => void;
   /**
-   * Called after a background fdatasync once {@link CHECKPOINT_BYTES} more of a long body are durable
+   * Called after a background sync once {@link CHECKPOINT_BYTES} more of a long body are durable
    * (not with a checksum, whose bytes are unverified until the end), with the bytes now durable, to
    * record the offset. Never called concurrently, and always settled before the promise resolves.
    */
   readonly onCheckpoint?: ((durable: number) => Promise<void>) | undefined;
   /**
    * The running SHA-256 of the upload's bytes before `start`, carried on with every byte taken, so that
-   * the completed upload's digest needs no second read of its file.
+   * the completed upload's digest needs no second read of its data.
    */
   readonly contentHash?: Hash | undefined;
 }
@@ -45,15 +44,18 @@ export interface ReceiveOptions {
 /** How many bytes of a long body may arrive between two durable checkpoints. */
 export const CHECKPOINT_BYTES = 8 * 1024 * 1024;
 
-/** A background fdatasync starts once this many bytes were written since the last one. */
+/** A background sync starts once this many bytes were written since the last one. */
 const FLUSH_BYTES = 1024 * 1024;
 
-/** Buffers handed to one writev (Linux's IOV_MAX). */
+/** Buffers handed to one write (Linux's IOV_MAX). */
 const WRITEV_MAX = 1024;
 
-/** The buffers of `batch` from byte `skip` on (after a short writev). */
-function remainder(batch: readonly Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
+/** Above this many bytes queued for the disk, reading waits until the writes catch up. */
+const HIGH_WATER = 4 * 1024 * 1024;
+
+/** The buffers of `batch` from byte `skip` on (after a short write). */
+function remainder(batch: readonly Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
   let left = skip;
   for (const chunk of batch) {
     if (left >= chunk.byteLength) {
@@ -74,9 +76,6 @@ export interface ReceiveResult {
   readonly contentHashed: boolean;
 }
 
-/** Above this many bytes queued for the disk, reading pauses until the writes catch up. */
-const HIGH_WATER = 4 * 1024 * 1024;
-
 /** Raised when a middleware before us already read the request body. */
 export class ConsumedBodyError extends Error {
   constructor() {
@@ -85,50 +84,114 @@ export class ConsumedBodyError extends Error {
   }
 }
 
-/** True when some other layer has read from the request already. */
-export function bodyAlreadyConsumed(req: IncomingMessage): boolean {
-  return req.readableEnded || req.readableDidRead;
-}
-
-/** Receives `req`'s content into the data file; resolves once the kept bytes are on stable storage. */
-export function receiveContent(req: IncomingMessage, options: ReceiveOptions): Promise<ReceiveResult> {
-  const { file, start, maxBytes, checksum } = options;
+/**
+ * Receives `content` into the upload's data; resolves once the kept bytes are durable. Reading and
+ * writing overlap: chunks are queued while the previous ones go down in one positioned write, and
+ * reading waits only while more than {@link HIGH_WATER} bytes are queued.
+ */
+export async function receiveContent(content: UploadContent, options: ReceiveOptions): Promise<ReceiveResult> {
+  const { appender, start, maxBytes, checksum } = options;
   const hash: Hash | undefined = checksum === undefined ? undefined : createHash(checksum.algorithm);
-  return new Promise<ReceiveResult>((resolve, reject) => {
-    const queue: Buffer[] = [];
-    let queued = 0;
-    let accepted = 0; // bytes taken into the queue (all within maxBytes)
-    let written = 0;
-    let writing = false;
-    let checkpoint = 0; // bytes recorded durably through onCheckpoint
-    let flushed = 0; // bytes covered by the last background fdatasync
-    let flushing: Promise<void> | undefined;
-    let outcome: BodyOutcome | undefined;
-    let failure: unknown;
-    let idle: NodeJS.Timeout | undefined;
-    const started = Date.now();
+  const queue: Uint8Array[] = [];
+  let queued = 0;
+  let accepted = 0; // bytes taken into the queue (all within maxBytes)
+  let written = 0;
+  let writing: Promise<void> | undefined;
+  let checkpoint = 0; // bytes recorded durably through onCheckpoint
+  let flushed = 0; // bytes covered by the last background sync
+  let flushing: Promise<void> | undefined;
+  let stopped: BodyOutcome | undefined; // why we ended the content ourselves
+  let failure: unknown;
+  let caughtUp: (() => void) | undefined;
+  const started = Date.now();
 
-    const armIdle = (): void => {
-      clearTimeout(idle);
-      idle = setTimeout(() => stop('idle'), options.idleTimeout);
-      idle.unref();
-    };
+  const stop = (reason: BodyOutcome): void => {
+    if (stopped !== undefined) return;
+    stopped = reason;
+    // A take-over ends the request itself (its client learns it lost the upload); the others are answered.
+    content.stop(reason === 'taken-over');
+  };
 
-    // A body that keeps sending a byte now and then never trips the idle timeout: the rate check ends it.
-    const minRate = options.minRate;
-    const rateCheck =
-      minRate === undefined
-        ? undefined
-        : setInterval(
-            () => {
-              if (Date.now() - started > options.idleTimeout + (accepted / minRate) * 1000) stop('slow');
-            },
-            Math.min(1000, options.idleTimeout),
-          );
-    rateCheck?.unref();
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  const armIdle = (): void => {
+    clearTimeout(idle);
+    idle = setTimeout(() => stop('idle'), options.idleTimeout);
+    (idle as { unref?: () => void }).unref?.();
+  };
+  // A body that keeps sending a byte now and then never trips the idle timeout: the rate check ends it.
+  const minRate = options.minRate;
+  const rateCheck =
+    minRate === undefined
+      ? undefined
+      : setInterval(
+          () => {
+            if (Date.now() - started > options.idleTimeout + (accepted / minRate) * 1000) stop('slow');
+          },
+          Math.min(1000, options.idleTimeout),
+        );
+  (rateCheck as { unref?: () => void } | undefined)?.unref?.();
 
-    const take = (chunk: Buffer): void => {
-      if (outcome !== undefined) return;
+  async function pump(): Promise<void> {
+    try {
+      while (queue.length > 0 && failure === undefined) {
+        // Everything queued goes down in one positioned write (at most IOV_MAX buffers).
+        const batch = queue.splice(0, WRITEV_MAX);
+        let size = 0;
+        for (const chunk of batch) size += chunk.byteLength;
+        queued -= size;
+        let done = 0;
+        while (done < size) {
+          done += await appender.write(done === 0 ? batch : remainder(batch, done), start + written + done);
+        }
+        written += size;
+        flushInBackground();
+        if (queued <= HIGH_WATER / 2) caughtUp?.();
+      }
+    } catch (err) {
+      failure ??= err;
+      stop('aborted');
+    } finally {
+      writing = undefined;
+      caughtUp?.();
+    }
+  }
+
+  /**
+   * Starts a sync of what is written so far while the body keeps arriving, so the disk works alongside
+   * the network and the final sync has little left to do. Once durable, every CHECKPOINT_BYTES of it
+   * are recorded as the upload's offset (a crash loses at most what follows). Nothing is acknowledged
+   * from here: the response waits for the final sync below.
+   */
+  function flushInBackground(): void {
+    if (flushing !== undefined || failure !== undefined || stopped !== undefined) return;
+    if (written - flushed < FLUSH_BYTES) return;
+    const target = written;
+    flushing = (async () => {
+      await appender.sync();
+      flushed = target;
+      if (options.onCheckpoint !== undefined && hash === undefined && target - checkpoint >= CHECKPOINT_BYTES) {
+        checkpoint = target;
+        await options.onCheckpoint(target);
+      }
+    })().then(
+      () => {
+        flushing = undefined;
+        flushInBackground();
+      },
+      (err: unknown) => {
+        flushing = undefined;
+        failure ??= err;
+        stop('aborted');
+      },
+    );
+  }
+
+  options.onInterrupt(() => stop('taken-over'));
+  armIdle();
+  let tooLarge = false;
+  try {
+    for await (const chunk of content) {
+      if (tooLarge || failure !== undefined) continue;
       const room = maxBytes - accepted;
       const part = chunk.byteLength > room ? chunk.subarray(0, room) : chunk;
       if (part.byteLength > 0) {
@@ -137,143 +200,47 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
         accepted += part.byteLength;
         hash?.update(part);
         options.contentHash?.update(part);
+        writing ??= pump();
       }
       if (chunk.byteLength > room) {
+        tooLarge = true;
         stop('too-large');
-        return;
+        continue;
       }
-      if (queued > HIGH_WATER) req.pause();
       armIdle();
-      void pump();
-    };
-
-    const onData = (chunk: Buffer): void => take(chunk);
-    const onEnd = (): void => stop('complete');
-    const onClose = (): void => stop('aborted');
-    const onError = (): void => stop('aborted');
-
-    function stop(reason: BodyOutcome): void {
-      if (outcome !== undefined) return;
-      // Whatever Node already holds for us has arrived: take it before letting go of the request.
-      if (reason !== 'complete' && reason !== 'too-large') {
-        let chunk: Buffer | null;
-        req.removeListener('data', onData);
-        while ((chunk = req.read() as Buffer | null) !== null) take(chunk);
-      }
-      if (outcome !== undefined) return;
-      outcome = reason;
-      clearTimeout(idle);
-      clearInterval(rateCheck);
-      req.removeListener('data', onData);
-      req.removeListener('end', onEnd);
-      req.removeListener('close', onClose);
-      req.removeListener('error', onError);
-      req.on('error', ignore);
-      if (reason === 'taken-over') req.socket?.destroy();
-      else if (reason !== 'complete') req.pause();
-      void pump();
-    }
-
-    async function pump(): Promise<void> {
-      if (writing) return;
-      writing = true;
-      try {
-        while (queue.length > 0 && failure === undefined) {
-          // Everything queued goes down in one positioned writev (at most IOV_MAX buffers).
-          const batch = queue.splice(0, WRITEV_MAX);
-          let size = 0;
-          for (const chunk of batch) size += chunk.byteLength;
-          queued -= size;
-          let done = 0;
-          while (done < size) {
-            const rest = done === 0 ? batch : remainder(batch, done);
-            const { bytesWritten } = await file.writev(rest, start + written + done);
-            done += bytesWritten;
-          }
-          written += size;
-          flushInBackground();
-          if (queued <= HIGH_WATER / 2 && outcome === undefined && req.isPaused()) req.resume();
-        }
-      } catch (err) {
-        failure ??= err;
-        stop('aborted');
-      } finally {
-        writing = false;
-      }
-      if (outcome !== undefined && (queue.length === 0 || failure !== undefined) && !writing) await finish();
-    }
-
-    /**
-     * Starts an fdatasync of what is written so far while the body keeps arriving, so the disk works
-     * alongside the network and the final fsync has little left to do. Once durable, every
-     * CHECKPOINT_BYTES of it are recorded as the upload's offset (a crash loses at most what follows).
-     * Nothing is acknowledged from here: the response waits for the final sync in finish().
-     */
-    function flushInBackground(): void {
-      if (flushing !== undefined || failure !== undefined || outcome !== undefined) return;
-      if (written - flushed < FLUSH_BYTES) return;
-      const target = written;
-      flushing = (async () => {
-        await file.datasync();
-        flushed = target;
-        if (options.onCheckpoint !== undefined && hash === undefined && target - checkpoint >= CHECKPOINT_BYTES) {
-          checkpoint = target;
-          await options.onCheckpoint(target);
-        }
-      })().then(
-        () => {
-          flushing = undefined;
-          flushInBackground();
-        },
-        (err: unknown) => {
-          flushing = undefined;
-          failure ??= err;
-          stop('aborted');
-        },
-      );
-    }
-
-    let finished = false;
-    async function finish(): Promise<void> {
-      if (finished) return;
-      finished = true;
-      try {
-        // A background flush may still be recording a checkpoint: the final commit comes after it.
-        await flushing;
-        if (failure !== undefined) throw failure;
-        let kept = written;
-        let final = outcome as BodyOutcome;
-        if (hash !== undefined && checksum !== undefined) {
-          const matches = final === 'complete' && hash.digest().equals(checksum.digest);
-          // tus "checksum": unverifiable or mismatching bytes are not kept.
-          if (!matches) {
-            await file.truncate(start);
-            kept = 0;
-            if (final === 'complete') final = 'checksum-mismatch';
-          }
-        }
-        // fdatasync: the data and the file size, which is all an offset needs.
-        await file.datasync();
-        resolve({
-          outcome: final,
-          received: kept,
-          contentHashed: options.contentHash !== undefined && kept === accepted,
-        });
-      } catch (err) {
-        reject(err);
+      // Backpressure: the next chunk is asked for once the disk has caught up with the queue.
+      while (queued > HIGH_WATER && failure === undefined && writing !== undefined) {
+        await new Promise<void>((resolve) => (caughtUp = resolve));
+        caughtUp = undefined;
       }
     }
-
-    options.onInterrupt(() => stop('taken-over'));
-    req.on('data', onData);
-    req.once('end', onEnd);
-    req.once('close', onClose);
-    req.once('error', onError);
-    armIdle();
-    if (req.readableEnded) stop('complete');
-    // The client left while hooks or the lock kept us waiting: keep what Node holds, then stop.
-    else if (req.destroyed) stop('aborted');
-  });
+  } catch (err) {
+    // The content failed to arrive (a transport error): what it handed over is kept.
+    if (stopped === undefined) stopped = 'aborted';
+    void err;
+  } finally {
+    clearTimeout(idle);
+    clearInterval(rateCheck);
+  }
+  const outcome: BodyOutcome =
+    stopped ?? (tooLarge ? 'too-large' : content.ending === 'complete' ? 'complete' : 'aborted');
+  while (writing !== undefined) await writing;
+  if (queue.length > 0 && failure === undefined) await pump();
+  // A background flush may still be recording a checkpoint: the final commit comes after it.
+  while (flushing !== undefined) await flushing;
+  if (failure !== undefined) throw failure;
+  let kept = written;
+  let final = outcome;
+  if (hash !== undefined && checksum !== undefined) {
+    const matches = final === 'complete' && hash.digest().equals(checksum.digest);
+    // tus "checksum": unverifiable or mismatching bytes are not kept.
+    if (!matches) {
+      await appender.truncate(start);
+      kept = 0;
+      if (final === 'complete') final = 'checksum-mismatch';
+    }
+  }
+  // fdatasync: the data and the size, which is all an offset needs.
+  await appender.sync();
+  return { outcome: final, received: kept, contentHashed: options.contentHash !== undefined && kept === accepted };
 }
-
-function ignore(): void {}
