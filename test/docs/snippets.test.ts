@@ -431,6 +431,23 @@ const specs: Record<string, Spec> = {
         });
       assert.equal((await asked('ada')).status, 200);
       assert.equal((await asked('bob')).status, 403);
+      const appended = await fetch(`${snippet.origin()}${location}`, {
+        method: 'PATCH',
+        headers: {
+          'tus-resumable': '1.0.0',
+          'x-user': 'ada',
+          'upload-offset': '0',
+          'content-type': 'application/offset+octet-stream',
+        },
+        body: 'hello',
+      });
+      assert.equal(appended.status, 204);
+      // The README: a finished upload downloads for anyone with its URL unless onRequest refuses, as here.
+      const download = (user: string) => fetch(`${snippet.origin()}${location}`, { headers: { 'x-user': user } });
+      assert.equal((await download('bob')).status, 403);
+      const own = await download('ada');
+      assert.equal(own.status, 200);
+      assert.equal(await own.text(), 'hello');
     },
   },
   'snippet: typescript-types-curl': {
