@@ -268,6 +268,30 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         }
       });
 
+      it('a directory named with a trailing dot segment is a 301 to the directory with its slash, query kept', async () => {
+        for (const [target, location] of [
+          ['/dir/.?x=1', '/dir/?x=1'],
+          ['/dir/sub/..?x=1&y', '/dir/?x=1&y'],
+          ['/skipdir/../dir/%2e', '/dir/'],
+          ['/dir/%2E%2e', '/'],
+          ['/.', '/'],
+          ['//evil.example/.', '/evil.example/'],
+        ]) {
+          for (const method of ['GET', 'HEAD']) {
+            const res = await get(s, target as string, {}, method);
+            assert.equal(res.status, 301, `${method} ${target}`);
+            assert.equal(res.headers.location, location, `${method} ${target}`);
+            assert.equal(res.body.includes(fx.indexHtml), false, `${method} ${target} sent the index`);
+          }
+        }
+      });
+
+      it('a file named with a trailing dot segment is not that file, and never a redirect', async () => {
+        const res = await get(s, '/hello.txt/.');
+        assert.equal(res.status, 404);
+        assert.equal(res.body.toString(), 'fallthrough');
+      });
+
       it('a directory with its slash serves index.html', async () => {
         const res = await get(s, '/dir/');
         assert.equal(res.status, 200);
@@ -376,10 +400,35 @@ export function runConformance(adapterName: string, factory: ServerFactory): voi
         assert.equal(res.headers.location, '/files/?q=1');
       });
 
+      it('the mount point named with a trailing dot segment redirects to it with its slash', async () => {
+        for (const [target, location] of [
+          ['/files/.?q=1', '/files/?q=1'],
+          ['/files/dir/..', '/files/'],
+          ['/files/dir/.', '/files/dir/'],
+        ]) {
+          const res = await get(s, target as string);
+          assert.equal(res.status, 301, target);
+          assert.equal(res.headers.location, location, target);
+        }
+      });
+
       it('traversal under a mount is still 403', async () => {
         const res = await get(s, '/files/%2e%2e/outside/canary.txt');
         assert.equal(res.status, 403);
         assertNoCanary(res);
+      });
+    });
+
+    describe('directory serving with redirect: false', () => {
+      const s = serve(() => ({ root: fx.root, options: { redirect: false } }));
+
+      it('a directory named with a trailing dot segment and redirect: false goes to the next handler', async () => {
+        for (const target of ['/dir', '/dir/.', '/dir/sub/..', '/.']) {
+          const res = await get(s, target);
+          assert.equal(res.status, 404, target);
+          assert.equal(res.body.toString(), 'fallthrough', target);
+        }
+        assert.equal((await get(s, '/dir/')).body.toString(), fx.indexHtml);
       });
     });
 

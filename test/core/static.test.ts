@@ -66,15 +66,24 @@ const ROWS: readonly Row[] = [
     expected: { file: 'todo.txt' },
   },
   {
-    name: 'a trailing .. names the parent directory with its slash',
+    name: 'a trailing .. names the parent directory: a redirect to it with its slash',
     urlPath: '/users/sub/..',
-    expected: { file: 'users/index.html' },
+    expected: REDIRECT,
   },
   {
-    name: 'a trailing . names the directory with its slash',
+    name: 'a trailing . names the directory: a redirect to it with its slash',
     urlPath: '/users/.',
-    expected: { file: 'users/index.html' },
+    expected: REDIRECT,
   },
+  { name: 'a trailing . at the root is a redirect to the root', urlPath: '/.', expected: REDIRECT },
+  { name: 'a percent-encoded trailing dot segment is a redirect too', urlPath: '/users/%2E', expected: REDIRECT },
+  {
+    name: 'a trailing dot segment with redirect: false is a miss',
+    urlPath: '/users/.',
+    options: { redirect: false },
+    expected: MISS,
+  },
+  { name: 'a trailing dot segment naming a missing directory is a miss', urlPath: '/nothing/.', expected: MISS },
   { name: 'a file followed by /. is a miss, as with a trailing slash', urlPath: '/todo.txt/.', expected: MISS },
   { name: 'a .. above the root is refused', urlPath: '/../outside/canary.txt', expected: FORBIDDEN },
   {

@@ -1,5 +1,5 @@
 import express from 'express';
-import { expressStacks } from './express-stacks.ts';
+import { EXPRESS_MATRIX, expressStacks } from './express-stacks.ts';
 import { runStacks } from './matrix.ts';
 
-runStacks('Express 5', expressStacks(express));
+runStacks('Express 5', expressStacks(express), EXPRESS_MATRIX);

@@ -1,5 +1,5 @@
 import Koa from 'koa';
-import { koaStacks } from './koa-stacks.ts';
+import { KOA_MATRIX, koaStacks } from './koa-stacks.ts';
 import { runStacks } from './matrix.ts';
 
-runStacks('Koa 3', koaStacks(Koa));
+runStacks('Koa 3', koaStacks(Koa), KOA_MATRIX);

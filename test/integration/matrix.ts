@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import test, { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunningServer } from '../conformance/scenarios.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
@@ -22,12 +22,43 @@ import {
 } from './client.ts';
 import { type FileName, makeServedFiles, type ServedFiles } from './files.ts';
 
+/** Each way range-serve puts bytes on the wire, as the matrix names it. */
+export type ServingPath =
+  | 'directory'
+  | 'res.send'
+  | 'res.end'
+  | 'res.write with a length'
+  | 'res.write over time'
+  | 'sendRange'
+  | 'res.sendFile'
+  | 'res.download'
+  | 'piped fs.ReadStream'
+  | 'ctx.body Buffer'
+  | 'ctx.body string'
+  | 'ctx.body JSON'
+  | 'ctx.body fs.ReadStream'
+  | 'ctx.body stream with a length'
+  | 'ctx.body stream over time'
+  | 'upload download';
+
+/**
+ * Where a stack's compressing layer sits for a route: installed before range-serve's layer for it
+ * (`rangeServe`, the route calling `sendRange`, `resumableUploads`), after it, or not at all.
+ */
+export type Placement = 'in front' | 'behind' | 'none';
+
 /** One URL of a stack and what it must answer. */
 export interface Route {
-  /** The request-target. */
+  /** The request-target, and the name of its cases (a running stack may map it to another target). */
   readonly url: string;
   /** The file whose bytes the route sends. */
   readonly file: FileName;
+  /** The bytes it sends for the file's bytes (a JSON body wraps them); the file's own by default. */
+  readonly body?: ((file: Buffer) => Buffer) | undefined;
+  /** The serving path its bytes take. */
+  readonly path: ServingPath;
+  /** Where the stack's compressing layer sits for it. */
+  readonly placement: Placement;
   /** Whether its length is known, so that it must answer Range (false: timed writes of unknown length). */
   readonly ranged: boolean;
   /** Whether the stack's compression layer encodes its 200 for a client that offers gzip. */
@@ -45,12 +76,17 @@ export interface Route {
   readonly encodedBeforeUs: boolean;
 }
 
+/** A started stack; `targets` maps a route's url to the request-target it stands for (a finished upload's). */
+export interface StartedStack extends RunningServer {
+  readonly targets?: ReadonlyMap<string, string>;
+}
+
 /** An app as users write it, and the routes to ask it. */
 export interface Stack {
   /** The middleware in the order the app uses it. */
   readonly name: string;
   /** Starts the app on 127.0.0.1:0 serving `files.root`. */
-  start(files: ServedFiles): Promise<RunningServer>;
+  start(files: ServedFiles): Promise<StartedStack>;
   readonly routes: readonly Route[];
   /** Routes that send `big.bin`, each abandoned mid-body by 40 clients. */
   readonly downloads: readonly string[];
@@ -61,6 +97,9 @@ export function routesFor(
   prefix: string,
   files: readonly FileName[],
   expect: {
+    readonly path: ServingPath;
+    readonly placement: Placement;
+    readonly body?: (file: Buffer) => Buffer;
     readonly ranged?: boolean;
     readonly encoded: boolean;
     readonly mayLackValidator?: boolean;
@@ -70,6 +109,9 @@ export function routesFor(
   return files.map((file) => ({
     url: `${prefix}${file}`,
     file,
+    body: expect.body,
+    path: expect.path,
+    placement: expect.placement,
     ranged: expect.ranged ?? true,
     encoded: expect.encoded,
     mayLackValidator: expect.mayLackValidator ?? false,
@@ -78,7 +120,10 @@ export function routesFor(
 }
 
 const TEST = { timeout: 15_000 };
+const same = (bytes: Buffer): Buffer => bytes;
 const ABORTED_DOWNLOADS = 40;
+/** The whole 4 MiB download before the aborts: a loaded two-core machine may take seconds, a hang never ends. */
+const BIG_DOWNLOAD_TIMEOUT_MS = 15_000;
 const ABORT_WAVE = 10;
 
 function list(headers: IncomingHttpHeaders, name: string): string[] {
@@ -143,10 +188,16 @@ function ranges(size: number) {
 }
 
 /** Asks one route every question; `server()` is the running stack. */
-function routeCases(route: Route, files: () => ServedFiles, server: () => RunningServer): void {
-  const content = (): Buffer => files().bytes[route.file];
+function routeCases(route: Route, files: () => ServedFiles, server: () => StartedStack): number {
+  let count = 0;
+  const it = ((...args: unknown[]) => {
+    count++;
+    return Reflect.apply(test.it, undefined, args) as unknown;
+  }) as typeof test.it;
+  const content = (): Buffer => (route.body ?? same)(files().bytes[route.file]);
+  const target = (): string => server().targets?.get(route.url) ?? route.url;
   const get = (encoding: ClientEncoding, headers: OutgoingHttpHeaders = {}, method = 'GET') =>
-    send(server().baseUrl, route.url, { method, headers: { 'accept-encoding': encoding.acceptEncoding, ...headers } });
+    send(server().baseUrl, target(), { method, headers: { 'accept-encoding': encoding.acceptEncoding, ...headers } });
   // The whole-body answer for each client, asked once and shared by the cases that need it.
   const whole = new Map<ClientEncoding, Promise<DecodedResponse>>();
   const wholeFor = (encoding: ClientEncoding): Promise<DecodedResponse> => {
@@ -363,7 +414,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
     });
   }
 
-  if (!route.ranged) return;
+  if (!route.ranged) return count;
   it('If-Range with a weak ETag: 200 with the whole body (strict comparison, RFC 9110 §13.1.5)', TEST, async () => {
     const weak = `W/${opaque((await identityEtag()) ?? '"never-sent"')}`;
     const { single } = ranges(content().length);
@@ -371,15 +422,20 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Runnin
     assertStatus(res, 200, `If-Range: ${weak}`);
     assertBytes(res.body, content(), 'the whole body');
   });
+  return count;
 }
 
 /**
  * 40 clients, ten at a time, abandon `url` mid-body; afterwards the process's descriptors are back at
  * the baseline. A wave whose client gets no body byte in time fails the case, and no later wave starts.
  */
-function abandonedDownloads(url: string, files: () => ServedFiles, server: () => RunningServer): void {
-  it(`${ABORTED_DOWNLOADS} downloads abandoned mid-body leave no descriptor open`, { timeout: 60_000 }, async () => {
-    const warm = await send(server().baseUrl, url, { headers: { 'accept-encoding': 'identity' } });
+function abandonedDownloads(label: string, files: () => ServedFiles, server: () => StartedStack): void {
+  it(`${ABORTED_DOWNLOADS} downloads abandoned mid-body leave no descriptor open`, { timeout: 120_000 }, async () => {
+    const url = server().targets?.get(label) ?? label;
+    const warm = await send(server().baseUrl, url, {
+      headers: { 'accept-encoding': 'identity' },
+      timeoutMs: BIG_DOWNLOAD_TIMEOUT_MS,
+    });
     assertBytes(warm.body, files().bytes['big.bin'], 'the download before the aborts');
     await sleep(100);
     const baseline = fdCount();
@@ -401,18 +457,52 @@ function abandonedDownloads(url: string, files: () => ServedFiles, server: () =>
   });
 }
 
+/** What one framework's matrix must hold: every serving path it has, under its compressing layer. */
+export interface MatrixShape {
+  /** The compressing layer users put around range-serve on this framework. */
+  readonly compressor: string;
+  /** The serving paths of this framework. */
+  readonly paths: readonly ServingPath[];
+}
+
+const PLACEMENTS: readonly Placement[] = ['in front', 'behind'];
+
+/**
+ * Checks that `stacks` hold a route for every serving path with the compressing layer in front and
+ * behind, and prints the matrix's size; counts the cases registered by then (all of them, at run time).
+ */
+function matrixCoverage(framework: string, shape: MatrixShape, stacks: readonly Stack[], cases: () => number): void {
+  it('the matrix holds every serving path with the compressing layer in front of range-serve and behind it', (t) => {
+    const routes = stacks.flatMap((stack) => stack.routes);
+    const missing = shape.paths.flatMap((path) =>
+      PLACEMENTS.filter((placement) => !routes.some((r) => r.path === path && r.placement === placement)).map(
+        (placement) => `${path} with ${shape.compressor} ${placement}`,
+      ),
+    );
+    assert.deepEqual(missing, [], 'cells of the matrix without a route');
+    const cells = shape.paths.length * PLACEMENTS.length;
+    t.diagnostic(
+      `${framework} matrix: ${shape.paths.length} serving paths × ${PLACEMENTS.length} placements of ${shape.compressor} = ${cells} cells, ` +
+        `covered by ${routes.filter((r) => r.placement !== 'none').length} routes (${routes.length} with the uncompressed stacks) × ` +
+        `${CLIENT_ENCODINGS.length} Accept-Encodings: ${cases()} cases`,
+    );
+  });
+}
+
 /** Runs the matrix over every stack, each in its own server, closed in `after`. */
-export function runStacks(framework: string, stacks: readonly Stack[]): void {
+export function runStacks(framework: string, stacks: readonly Stack[], shape: MatrixShape): void {
   describe(framework, () => {
     let files: ServedFiles;
     before(() => {
       files = makeServedFiles();
     });
     after(() => files.remove());
+    let registered = 0;
+    matrixCoverage(framework, shape, stacks, () => registered);
     for (const stack of stacks) {
       describe(stack.name, () => {
-        let server: RunningServer | undefined;
-        const running = (): RunningServer => {
+        let server: StartedStack | undefined;
+        const running = (): StartedStack => {
           assert.ok(server !== undefined, 'the stack did not start');
           return server;
         };
@@ -421,7 +511,9 @@ export function runStacks(framework: string, stacks: readonly Stack[]): void {
         });
         after(async () => server?.close());
         for (const route of stack.routes)
-          describe(route.url, { concurrency: true }, () => routeCases(route, () => files, running));
+          describe(route.url, { concurrency: true }, () => {
+            registered += routeCases(route, () => files, running);
+          });
         for (const url of stack.downloads) describe(url, () => abandonedDownloads(url, () => files, running));
       });
     }

@@ -9,9 +9,10 @@ import http from 'node:http';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { bytesRepresentation, streamRepresentation } from '@range-serve/core';
+import { contentEtag } from '@range-serve/core/adapter';
 import { sendRange } from '@range-serve/koa';
 import type { Context } from 'koa';
-import { type RunningServer } from '../conformance/scenarios.ts';
+import { GZIP_BODY, type RunningServer } from '../conformance/scenarios.ts';
 import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
 import { request } from '../helpers/http.ts';
 import { type KoaConstructor, koaApp, listen } from './factory.ts';
@@ -59,6 +60,12 @@ export function runKoaSpecific(name: string, Koa: KoaConstructor): void {
           return;
         case '/k/json-304':
           ctx.body = { a: 1 };
+          return;
+        case '/k/gzip-body-first':
+          // The coding set after the body: the bytes are already the encoded ones, nobody replaces them.
+          ctx.type = 'text/plain';
+          ctx.body = GZIP_BODY;
+          ctx.set('content-encoding', 'gzip');
           return;
         case '/k/abandoned': {
           let sent = 0;
@@ -169,6 +176,16 @@ export function runKoaSpecific(name: string, Koa: KoaConstructor): void {
       assert.equal(res.status, 200);
       assert.equal(res.body.toString(), 'raw bytes!');
       assert.equal(res.headers['content-range'], undefined);
+    });
+
+    it('a body the middleware encoded itself keeps its strong ETag when Content-Encoding is set after the body', async () => {
+      const full = await get('/k/gzip-body-first');
+      assert.equal(full.headers['content-encoding'], 'gzip');
+      assert.equal(full.headers.etag, contentEtag(GZIP_BODY));
+      const part = await get('/k/gzip-body-first', { range: 'bytes=2-9', 'if-range': full.headers.etag as string });
+      assert.equal(part.status, 206);
+      assert.equal(part.headers['content-range'], `bytes 2-9/${GZIP_BODY.length}`);
+      assert.deepEqual(part.body, GZIP_BODY.subarray(2, 10));
     });
 
     it('a 304 or 412 of a JSON body has no body, no Content-Type and never the text null', async () => {

@@ -24,7 +24,8 @@ export {
   withFileDigest,
 } from './digest.js';
 export { digestEtag, reprDigestValue, wantsSha256 } from './repr-digest.js';
-export { claimContentCoding, guardAnsweredResponse, guardContentCodings, mergeVary } from './coding.js';
+export { claimContentCoding, guardAnsweredResponse, guardContentCodings } from './coding.js';
+export { type FieldMerge, LIST_FIELDS, mergeList, mergeResponseFields, mergeVary } from './fields.js';
 export { type InterceptedRequest, type InterceptedResponse, interceptResponse } from './intercept.js';
 export { type DotfilesPolicy, type NormalizedOptions, normalizeOptions } from './options.js';
 export { planConditional } from './plan.js';
@@ -41,6 +42,7 @@ export {
 } from './response.js';
 export {
   type AutomaticEtag,
+  encodedFileValidators,
   type HandlerBody,
   type HandlerOutcome,
   type HeaderGetter,

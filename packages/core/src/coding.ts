@@ -8,6 +8,7 @@
  * comparison, §13.1.2). A `Repr-Digest` of the identity bytes no longer describes what is sent, so it goes.
  */
 import { ServerResponse } from 'node:http';
+import { mergeVary } from './fields.js';
 
 const guarded = new WeakSet<ServerResponse>();
 /** The coding of the bytes range-serve itself wrote on a response ('' for identity). */
@@ -31,9 +32,12 @@ function codingOf(value: unknown): string {
 /**
  * Watches `res` for a content coding set by any layer: from then on a strong `ETag` on it is made weak
  * and `Vary` names `Accept-Encoding`. Installed once per response (later calls do nothing), by wrapping
- * `setHeader` as `on-headers` wraps `writeHead`.
+ * `setHeader` as `on-headers` wraps `writeHead`. `onUnvalidated`, when given, is called when such a
+ * coding is set on a response that carries no ETag, so that an adapter can note the body as it stands
+ * (koa-compress behind range-serve is about to replace it with an encoded stream) and validate the
+ * encoded answer later.
  */
-export function guardContentCodings(res: ServerResponse): void {
+export function guardContentCodings(res: ServerResponse, onUnvalidated?: () => void): void {
   if (guarded.has(res)) return;
   guarded.add(res);
   const setHeader = res.setHeader;
@@ -49,6 +53,7 @@ export function guardContentCodings(res: ServerResponse): void {
     if (coding !== '' && coding !== ownCoding.get(res)) {
       const etag = res.getHeader('etag');
       if (typeof etag === 'string' && etag.startsWith('"')) set('etag', `W/${etag}`);
+      else if (etag === undefined) onUnvalidated?.();
       // RFC 9530 §3: Repr-Digest covers the representation's bytes as sent, content coding included.
       res.removeHeader('repr-digest');
       const vary = res.getHeader('vary');
@@ -60,18 +65,12 @@ export function guardContentCodings(res: ServerResponse): void {
 }
 
 /**
- * {@link guardContentCodings} for a response range-serve answers itself on Node's response, when no later
- * handler runs: only a layer in front can then add a coding, and it can do so only through a `writeHead`,
- * `write` or `end` it wrapped (compression's `on-headers`), so a response with Node's own three is left unwatched.
+ * {@link guardContentCodings} for a response range-serve writes through its own methods (directory serving,
+ * `sendRange`, a finished upload's download, plain `node:http`): only a layer in front can then add a
+ * coding, and it can do so only through a `writeHead`, `write` or `end` it wrapped (compression's
+ * `on-headers`), so a response with Node's own three is left unwatched.
  */
 export function guardAnsweredResponse(res: ServerResponse): void {
   const own = ServerResponse.prototype;
   if (res.writeHead !== own.writeHead || res.write !== own.write || res.end !== own.end) guardContentCodings(res);
-}
-
-/** `vary` with `field` added unless it is there already (or `*` is); case-insensitive, order kept. */
-export function mergeVary(vary: string | undefined, field: string): string {
-  if (vary === undefined || vary.trim() === '') return field;
-  const names = vary.split(',').map((name) => name.trim().toLowerCase());
-  return names.includes('*') || names.includes(field.toLowerCase()) ? vary : `${vary}, ${field}`;
 }

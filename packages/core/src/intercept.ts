@@ -10,7 +10,7 @@ import onFinished from 'on-finished';
 import { SequentialBody } from './body.js';
 import { claimContentCoding } from './coding.js';
 import type { NormalizedOptions } from './options.js';
-import { removeStaleContentHeaders, type ResponseWriter, writeResponse } from './respond.js';
+import { removeStaleContentHeaders, type ResponseWriter, withMergedFields, writeResponse } from './respond.js';
 import type { Representation } from './representation.js';
 import type { ResponseDescription } from './response.js';
 import { type AutomaticEtag, type HandlerOutcome, planHandlerBody, planHandlerFile, wholeFilePath } from './serve.js';
@@ -91,7 +91,7 @@ export function interceptResponse<Res>(
   function writeHeadOf(response: ResponseDescription): void {
     removeStaleContentHeaders(res, response);
     claimContentCoding(res, response.headers);
-    writer.writeHead(response.status, response.headers);
+    writer.writeHead(response.status, withMergedFields(res, response).headers);
   }
 
   /** Writes an answer through `res`'s methods as they are now (every layer around us), passing through ours. */

@@ -4,7 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import compressible from 'compressible';
-import { mergeVary } from './coding.js';
+import { mergeVary } from './fields.js';
 import { parseEntityTagList } from './etag.js';
 import { formatHttpDate } from './http-date.js';
 import { type MultipartPart, multipartLayout } from './multipart.js';

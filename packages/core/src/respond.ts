@@ -3,7 +3,8 @@
  * handlers' bodies that the interception planned, and by plain `node:http` servers.
  */
 import { type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { claimContentCoding } from './coding.js';
+import { claimContentCoding, guardAnsweredResponse } from './coding.js';
+import { mergeResponseFields } from './fields.js';
 import { type BodyOptions, bodyChunks, type ReadBuffers, readWholeBody } from './body.js';
 import { type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
 import { closeRepresentation, type Representation } from './representation.js';
@@ -25,20 +26,24 @@ export interface WriteOptions extends BodyOptions {
 }
 
 /**
- * Writes `response` to `res`, reading its body from `representation`, which it then owns and closes once
+ * Writes `answer` to `res`, reading its body from `representation`, which it then owns and closes once
  * the response ends, fails or the client goes away. Resolves when it is done. It rejects only for a
  * failure before the status line was written (nothing has been sent: answer with an error); a failure
  * after that destroys the connection, so the client sees a short body, never a complete-looking one.
  */
 export async function writeResponse(
   res: ServerResponse,
-  response: ResponseDescription,
+  answer: ResponseDescription,
   representation?: Representation,
   options: WriteOptions = {},
 ): Promise<void> {
   const writer = options.writer;
-  removeStaleContentHeaders(res, response);
-  claimContentCoding(res, response.headers);
+  // Through the response's own methods, a layer in front that wrapped them may encode what we write
+  // (compression before sendRange or an upload's download): its coding must not keep our strong tag.
+  if (writer === undefined) guardAnsweredResponse(res);
+  removeStaleContentHeaders(res, answer);
+  claimContentCoding(res, answer.headers);
+  const response = withMergedFields(res, answer);
   const body = response.body;
   if (body.type === 'none' || body.type === 'bytes') {
     // Nothing to read: answered at once (the 304 and 412 path), with no writer or buffers made for it.
@@ -101,6 +106,16 @@ async function writeBody(
 export function removeStaleContentHeaders(res: ServerResponse, response: ResponseDescription): void {
   if (describesRepresentation(response) || res.getHeaderNames().length === 0) return;
   for (const name of CONTENT_HEADERS) if (response.headers[name] === undefined) res.removeHeader(name);
+}
+
+/**
+ * `response` with its list fields (Vary, Cache-Control) merged into the values another layer or the
+ * handler already set on `res`: writing them whole would replace those (see {@link mergeResponseFields}).
+ */
+export function withMergedFields<R extends ResponseDescription>(res: ServerResponse, response: R): R {
+  if (res.getHeaderNames().length === 0) return response;
+  const headers = mergeResponseFields(response.headers, (name) => res.getHeader(name));
+  return headers === response.headers ? response : { ...response, headers };
 }
 
 /** Writes the remaining chunks with backpressure from `write()`'s answer and `'drain'`, stopping when the client goes. */

@@ -78,15 +78,17 @@ export function methodNotAllowed(): ResponseDescription {
 }
 
 /**
- * The 301 for a directory requested without its slash. `originalUrl` is the request-target as received;
- * leading slashes and backslashes collapse to one slash so that `Location` stays on this host.
+ * The 301 for a directory requested without its slash (`/docs`, or `/docs/.` and `/docs/sub/..`, whose
+ * dot segments are removed first). `originalUrl` is the request-target as received; leading slashes and
+ * backslashes collapse to one slash so that `Location` stays on this host.
  */
 export function directoryRedirect(method: string, originalUrl: string): ResponseDescription {
   const q = originalUrl.indexOf('?');
-  const pathname = q === -1 ? originalUrl : originalUrl.slice(0, q);
+  const pathname = removeDotSegments(q === -1 ? originalUrl : originalUrl.slice(0, q));
   const query = q === -1 ? '' : originalUrl.slice(q);
+  const slashed = pathname.endsWith('/') ? pathname : `${pathname}/`;
   // `//host` and `/\host` are network-path references to browsers; `\` is never needed in our paths.
-  const safePath = `/${pathname.replace(/^[/\\]+/, '').replace(/\\/g, '%5C')}/`.replace(/^\/\/+/, '/');
+  const safePath = `/${slashed.replace(/^[/\\]+/, '').replace(/\\/g, '%5C')}`.replace(/^\/\/+/, '/');
   const location = encodeLocation(safePath + query);
   const escaped = location.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
   const bytes = Buffer.from(
@@ -103,6 +105,25 @@ export function directoryRedirect(method: string, originalUrl: string): Response
     },
     body: method === 'HEAD' ? NO_BODY : { type: 'bytes', bytes },
   };
+}
+
+/**
+ * RFC 3986 §5.2.4 on a URL path as received: `.` and `..` segments (percent-encoded ones too) removed, a
+ * last one leaving the slash it stands for, every other segment kept exactly as it was sent.
+ */
+function removeDotSegments(pathname: string): string {
+  const input = pathname.split('/');
+  const output: string[] = [];
+  input.forEach((segment, i) => {
+    const dots = segment.replace(/%2e/gi, '.');
+    if (dots === '.' || dots === '..') {
+      if (dots === '..' && output.length > 1) output.pop();
+      if (i === input.length - 1) output.push('');
+      return;
+    }
+    output.push(segment);
+  });
+  return output.join('/');
 }
 
 /** Percent-encodes what may not appear raw in a header value, leaving existing escapes alone. */

@@ -3,12 +3,13 @@
  * a directory request, `sendRange`'s plan, and how a later handler's body becomes a representation.
  * Each returns a response description (or says to pass the request on); the adapter only writes it.
  */
-import { fstat, ReadStream, type Stats } from 'node:fs';
+import { type BigIntStats, fstat, ReadStream, type Stats } from 'node:fs';
+import { stat as fsStat } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { mergeVary } from './coding.js';
+import { mergeVary } from './fields.js';
 import { openFileWithDigest } from './digest.js';
-import { parseHttpDate } from './http-date.js';
+import { formatHttpDate, parseHttpDate } from './http-date.js';
 import {
   contentTypeFor,
   type NormalizedOptions,
@@ -22,6 +23,7 @@ import {
   bytesRepresentation,
   closeRepresentation,
   contentEtag,
+  fileInfo,
   type FileRepresentation,
   type Representation,
   type RepresentationInfo,
@@ -287,6 +289,33 @@ export async function planHandlerFile<Res>(
   });
   const rep = { ...file, etag: meta.etag ?? file.etag, lastModified: meta.lastModified ?? file.lastModified };
   return { kind: 'plan', response: planResponse(request, rep, options), representation: rep };
+}
+
+/**
+ * The validators of a whole file a later handler sent as a stream that a layer behind range-serve encoded
+ * before range-serve saw it (koa-compress replaces the body): the weak form of the tag its identity answer
+ * carries and its Last-Modified, from the file's stat now, so that the encoded answer can be revalidated.
+ * None for a digest ETag (the bytes are not read again) or a path that is no longer a regular file.
+ */
+export async function encodedFileValidators<Res>(
+  path: string,
+  options: NormalizedOptions<Res>,
+): Promise<ResponseHeaders> {
+  let stat: BigIntStats;
+  try {
+    stat = await fsStat(path, { bigint: true });
+  } catch {
+    return {};
+  }
+  if (!stat.isFile()) return {};
+  const info = fileInfo(stat, {
+    etag: options.etag === 'digest' ? false : options.etag,
+    lastModified: options.lastModified,
+  });
+  const headers: ResponseHeaders = {};
+  if (info.etag !== undefined) headers.etag = info.etag.startsWith('W/') ? info.etag : `W/${info.etag}`;
+  if (info.lastModified !== undefined) headers['last-modified'] = formatHttpDate(info.lastModified);
+  return headers;
 }
 
 /**

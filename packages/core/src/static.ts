@@ -9,7 +9,7 @@ import { lstat, realpath } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { PRECOMPRESSED_CODINGS, type PrecompressedCoding, preferredCodings } from './accept-encoding.js';
-import { mergeVary } from './coding.js';
+import { mergeVary } from './fields.js';
 import { withFileDigest } from './digest.js';
 import { contentTypeFor, type NormalizedOptions, optionHeaders } from './options.js';
 import { wantsSha256 } from './repr-digest.js';
@@ -107,7 +107,7 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
       if (isCode(err, MISSING)) return { kind: 'miss' };
       throw err;
     }
-    const { segments, trailingSlash } = parsed;
+    const { segments, trailingSlash, trailingDot } = parsed;
     // The original is found under every rule first; only then may a precompressed variant stand in for it.
     const chosen = async (found: StaticResult): Promise<StaticResult> =>
       found.kind === 'file' && options.precompressed.length > 0
@@ -120,6 +120,7 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
       // A path ending in `/` names a directory: a file of that name is not it, and only an index answers.
       const dir = await tryDirectory(rootReal, target);
       if (dir.kind !== 'directory') return dir;
+      if (trailingDot) return options.redirect ? { kind: 'redirect' } : { kind: 'miss' };
       for (const name of options.index) {
         const found = await tryOpen(rootReal, path.join(target, name), name, options, sha256);
         // An index entry that is itself a directory is skipped, like a missing one.
@@ -280,7 +281,13 @@ async function openVariantFile(
 }
 
 type Parsed =
-  | { readonly kind: 'segments'; readonly segments: string[]; readonly trailingSlash: boolean }
+  | {
+      readonly kind: 'segments';
+      readonly segments: string[];
+      readonly trailingSlash: boolean;
+      /** The path ends in a `.` or `..` segment: it names a directory, but the URL lacks its slash. */
+      readonly trailingDot: boolean;
+    }
   | { readonly kind: 'done'; readonly result: StaticResult };
 
 function refuse(status: 400 | 403, reason: string): Parsed {
@@ -323,10 +330,12 @@ function parseUrlPath(urlPath: string, options: StaticOptions): Parsed {
       if (options.dotfiles === 'ignore') return { kind: 'done', result: { kind: 'miss' } };
     }
   }
-  // A last segment `.` or `..` leaves a path ending in `/` (RFC 3986 §5.2.4): `/a/.` is `/a/`.
+  // A last segment `.` or `..` leaves a path ending in `/` (RFC 3986 §5.2.4): `/a/.` is `/a/`, a directory
+  // whose URL lacks the slash its relative links need, so it is redirected like `/a` (as send does).
   const lastPart = parts.at(-1);
-  const trailingSlash = urlPath !== '' && (lastPart === '' || lastPart === '.' || lastPart === '..');
-  return { kind: 'segments', segments, trailingSlash };
+  const trailingDot = lastPart === '.' || lastPart === '..';
+  const trailingSlash = urlPath !== '' && (lastPart === '' || trailingDot);
+  return { kind: 'segments', segments, trailingSlash, trailingDot };
 }
 
 type Opened = StaticResult | { readonly kind: 'directory' };

@@ -5,7 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { PRECOMPRESSED_CODINGS, type PrecompressedCoding, preferredCodings } from './accept-encoding.js';
-import { mergeVary } from './coding.js';
+import { mergeVary } from './fields.js';
 import { type FileEtagMode, openFileWithDigest } from './digest.js';
 import { contentTypeFor, normalizeOptions, optionHeaders, type RangeServeOptions } from './options.js';
 import { closeRepresentation, type FileRepresentation, NotAFileError } from './representation.js';

@@ -4,7 +4,6 @@
  */
 import type { Representation, RangeServeOptions, ResponsePlan } from '@range-serve/core';
 import {
-  guardAnsweredResponse,
   guardContentCodings,
   type InterceptedResponse,
   interceptResponse,
@@ -32,7 +31,6 @@ export function rangeServe(rootOrOptions?: string | ExpressRangeOptions, maybeOp
   return function rangeServeMiddleware(req: Request, res: Response, next: NextFunction): void {
     server.answer(requestOf(req), { res, getHeader: (name) => res.getHeader(name) }).then((outcome) => {
       if (outcome.kind === 'respond') {
-        guardAnsweredResponse(res);
         writeResponse(res, outcome.response, outcome.representation).catch(next);
         return;
       }

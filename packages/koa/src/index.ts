@@ -7,8 +7,11 @@ import { Readable, Stream } from 'node:stream';
 import type { RangeServeOptions, Representation, ResponseDescription, ResponsePlan } from '@range-serve/core';
 import {
   claimContentCoding,
+  contentEtag,
+  encodedFileValidators,
   guardContentCodings,
   type HandlerBody,
+  mergeResponseFields,
   type HandlerOutcome,
   type NormalizedOptions,
   planHandlerBody,
@@ -41,11 +44,25 @@ export function rangeServe(rootOrOptions?: string | KoaRangeOptions, maybeOption
   const server = rangeServer<ServerResponse>(rootOrOptions, maybeOptions);
 
   return async function rangeServeMiddleware(ctx: Context, next: Next): Promise<void> {
-    if (ctx.method === 'GET' || ctx.method === 'HEAD') guardContentCodings(ctx.res);
+    const planned = ctx.method === 'GET' || ctx.method === 'HEAD';
+    // The body as it stood when a layer set a coding on an answer without a validator.
+    let coded: { readonly body: unknown } | undefined;
+    if (planned)
+      guardContentCodings(ctx.res, () => {
+        coded ??= { body: ctx.status === 200 ? ctx.body : undefined };
+      });
     const outcome = await server.answer(requestOf(ctx), { res: ctx.res, getHeader: (name) => ctx.res.getHeader(name) });
     if (outcome.kind === 'respond') return respond(ctx, outcome.response, outcome.representation);
     await next();
-    if (ctx.method === 'GET' || ctx.method === 'HEAD') await planLaterMiddleware(ctx, server.options);
+    if (!planned) return;
+    // A layer behind us (koa-compress) replaced that body with an encoded stream we cannot hash: the
+    // encoded answer gets the weak form of the validators its identity answer has. A body still in
+    // place was encoded by its middleware itself and is planned over its own bytes as it is.
+    if (coded !== undefined && ctx.body !== coded.body && !ctx.res.hasHeader('etag')) {
+      const validators = await identityValidators(coded.body, server.options);
+      for (const [name, value] of Object.entries(validators)) if (!ctx.res.hasHeader(name)) ctx.set(name, value);
+    }
+    await planLaterMiddleware(ctx, server.options);
   };
 }
 
@@ -58,6 +75,8 @@ export async function sendRange(
   representation: Representation,
   options: KoaRangeOptions = {},
 ): Promise<ResponsePlan> {
+  // A layer in front (koa-compress before the router) may encode the body: its coding must not keep our strong tag.
+  if (ctx.method === 'GET' || ctx.method === 'HEAD') guardContentCodings(ctx.res);
   const target = { res: ctx.res, getHeader: (name: string) => ctx.res.getHeader(name) };
   const planned = await planSendRange(requestOf(ctx), representation, options, target);
   await respond(ctx, planned.response, planned.representation);
@@ -85,6 +104,23 @@ async function planLaterMiddleware(ctx: Context, options: NormalizedOptions<Serv
   }
   if (outcome.kind === 'leave') ctx.set(outcome.headers);
   else await respond(ctx, outcome.response, outcome.representation);
+}
+
+/**
+ * The validators of a later middleware's 200 body as range-serve would give its identity answer, in
+ * their weak form (RFC 9110 §8.8.1: they stand for the encoded bytes sent instead): a body held whole
+ * (string, Buffer, JSON text) its content hash, a whole-file stream its file's; none for other streams
+ * and for our own answers.
+ */
+async function identityValidators(
+  body: unknown,
+  options: NormalizedOptions<ServerResponse>,
+): Promise<Record<string, string>> {
+  if (body === null || body === undefined || (typeof body === 'object' && planned.has(body))) return {};
+  const path = wholeFilePath(body);
+  if (path !== undefined) return encodedFileValidators(path, options);
+  const handled = handlerBody(body);
+  return handled.type === 'bytes' ? { etag: `W/${contentEtag(handled.bytes)}` } : {};
 }
 
 /** A Koa body as the core sees it: the bytes Koa would send (strings as UTF-8, objects as JSON), or a stream. */
@@ -140,7 +176,8 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
   // Koa types a body it is given as binary; a representation without a type is sent without one.
   if (!typed && response.headers['content-type'] === undefined) ctx.remove('content-type');
   ctx.status = response.status;
-  ctx.set(response.headers);
+  // List fields (Vary, Cache-Control) merge with what earlier layers set on the response (@koa/cors's Vary: Origin).
+  ctx.set(mergeResponseFields(response.headers, (name) => ctx.res.getHeader(name)));
 }
 export {
   type CompletedUpload,
