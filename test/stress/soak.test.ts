@@ -20,11 +20,13 @@ const CONNECTIONS_PER_ADAPTER = 8;
 const SIZE = 2 * 1024 * 1024;
 /** "Flat": the last window's median may exceed the first window's highest sample by this much. */
 const FD_SLACK = 8;
-// Resident memory outside the V8 heap (outsideHeapMiB) also holds what glibc's arenas keep after 8 GiB of
-// buffers have come and gone (measured on Node 20: +30 to +53 MiB of RSS over the minute while the live
-// heap and ArrayBuffers after a GC stay flat); the precise leak checks are those two, before and after the
-// load (LIVE_SLACK_MIB).
-const RSS_SLACK_MIB = 64;
+// Resident memory outside the V8 heap (outsideHeapMiB) also holds what the allocator keeps after 8 to 13
+// GiB of buffers have come and gone, and it takes its time to settle: on Node 20, +30 to +53 MiB over the
+// minute; on Node 24, +110 MiB over the first 85 s at 400 requests/s, then flat (within 15 MiB) for the
+// next 155 s of a 240 s run, so not a leak. The slack is above that warm-up, and catches a native leak of
+// more than about 2.5 MiB/s; the precise leak checks are the live heap and ArrayBuffers after a GC,
+// before and after the load (LIVE_SLACK_MIB).
+const RSS_SLACK_MIB = 128;
 const LIVE_SLACK_MIB = 8;
 
 type Kind =
