@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { findRuntime } from '../test/helpers/runtimes.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..');
@@ -259,6 +260,12 @@ const SERVER_SPECS: readonly ServerSpec[] = [
   // Floors: the framework with one plain middleware (bench/servers.ts), what no Express or Koa middleware beats.
   { name: 'express-floor', ours: false },
   { name: 'koa-floor', ours: false },
+  // Web-standard servers: Hono on @hono/node-server, and Bun.serve (bench/bun-servers.ts), each with its own static serving.
+  { name: 'rs-hono', ours: true },
+  { name: 'hono.static', ours: false },
+  { name: 'rs-bun', ours: true },
+  { name: 'bun.file', ours: false },
+  { name: 'bun-floor', ours: false },
   // Real stacks: ours and the peer behind the same middleware.
   ...STACKS_SERVERS(),
 ];
@@ -270,6 +277,9 @@ const RATIOS: readonly (readonly [string, string])[] = [
   ['rs-koa', 'koa-static'],
   ['rs-koa', 'koa-floor'],
   ['rs-node', 'fastify'],
+  ['rs-hono', 'hono.static'],
+  ['rs-bun', 'bun.file'],
+  ['rs-bun', 'bun-floor'],
   ['rs-express', 'nginx'],
   ['rs-koa', 'nginx'],
   ['rs-node', 'nginx'],
@@ -400,6 +410,28 @@ async function startNode(name: string, root = FIXTURES): Promise<Running> {
     String(port),
     root,
   ]);
+  const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout?.resume();
+  try {
+    await waitForPort(port, child);
+  } catch (err) {
+    await stop(child);
+    throw new Error(`${name}: ${(err as Error).message}\n${stderr.trim().split('\n').slice(0, 5).join('\n')}`);
+  }
+  return { port, child, memoryPid: () => child.pid as number, cleanup: () => {} };
+}
+
+/** The servers bench/bun-servers.ts runs on Bun (the binary the `bun` dev dependency installs). */
+const BUN_SERVERS = new Set(['rs-bun', 'bun.file', 'bun-floor']);
+
+async function startBun(name: string): Promise<Running> {
+  const bun = findRuntime('bun');
+  if ('missing' in bun) throw new Error(bun.missing);
+  const port = await freePort();
+  const [cmd, args] = pinned(1, [bun.path, path.join(HERE, 'bun-servers.ts'), name, String(port), FIXTURES]);
   const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let stderr = '';
@@ -746,6 +778,7 @@ interface ServerResult {
 }
 
 async function start(spec: ServerSpec): Promise<Running> {
+  if (BUN_SERVERS.has(spec.name)) return startBun(spec.name);
   if (spec.name !== 'nginx') return startNode(spec.name);
   const bin = nginxBin();
   if (bin === undefined) throw new Error('nginx not installed');

@@ -36,7 +36,7 @@ async function koaStatic(root: string, port: number, withRange: boolean): Promis
 // simplest correct way (an ETag from size and mtime, one range or a plain multipart, a read stream),
 // without any of range-serve's protections (no containment, no symlink rule, no changed-file check).
 
-interface FloorAnswer {
+export interface FloorAnswer {
   readonly status: number;
   readonly headers: Record<string, string>;
   /** Inclusive spans of the file; one span is the body, several a multipart/byteranges. */
@@ -47,7 +47,7 @@ interface FloorAnswer {
 const FLOOR_BOUNDARY = 'floor-boundary-3d6b';
 
 /** The floor's answer for a GET of `urlPath` under `root`, or undefined for a miss. */
-async function floorAnswer(
+export async function floorAnswer(
   root: string,
   urlPath: string,
   headers: http.IncomingHttpHeaders,
@@ -292,7 +292,29 @@ export const SERVERS: Record<string, Start> = {
   'express-floor': expressFloor,
   'koa-floor': koaFloor,
   ...STACK_SERVERS,
+  // Web-standard servers on Node: Hono on @hono/node-server, with range-serve's fetch adapter mounted by
+  // the middleware docs/web-standard.md shows, or with the static middleware @hono/node-server ships.
+  async 'rs-hono'(root, port) {
+    const { rangeServe } = await import('@range-serve/fetch');
+    const files = rangeServe(root);
+    return hono(port, async (c, next) => (await files(c.req.raw)) ?? next());
+  },
+  async 'hono.static'(root, port) {
+    const { serveStatic } = await import('@hono/node-server/serve-static');
+    return hono(port, serveStatic({ root }));
+  },
 };
+
+/** Hono with `middleware` on every path, on @hono/node-server. */
+async function hono(port: number, middleware: import('hono').MiddlewareHandler): Promise<http.Server> {
+  const { Hono } = await import('hono');
+  const { serve } = await import('@hono/node-server');
+  const app = new Hono();
+  app.use('*', middleware);
+  return new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(server as http.Server));
+  });
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Precompressed variants (bench/run.ts "Precompressed variants"): the same ROOT, where app.js sits

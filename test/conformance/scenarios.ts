@@ -120,5 +120,22 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * What the server under test does to a request before any handler sees it, where it is not what Node's
+ * own `http` server does (as under Express and Koa).
+ */
+export interface HostBehaviour {
+  /**
+   * The request-target a handler receives for a raw `target`, or the status the host answers by itself;
+   * absent, every target arrives as it was sent.
+   */
+  readonly deliveredTarget?: (target: string) => string | number;
+  /**
+   * True where a field sent in several lines reaches the handler as one value joined by `, ` (the Fetch
+   * `Headers`); Node keeps only the first line of a date field such as `If-Modified-Since`.
+   */
+  readonly joinsRepeatedFields?: boolean;
+}
+
 /** Starts a real server on 127.0.0.1:0 for `setup`; rejects (with the TypeError) when the options are bad. */
 export type ServerFactory = (setup: ServerSetup) => Promise<RunningServer>;

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RunningServer } from '../conformance/scenarios.ts';
 import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
 import { ADAPTERS } from './adapters.ts';
-import { buildRequest, exchange } from './raw.ts';
+import { buildRequest, exchange, type RawReply } from './raw.ts';
 
 /** Every way of writing `..` we try: plain, percent-encoded (once, twice), overlong UTF-8, mixed case, fullwidth. */
 const DOTDOT = [
@@ -213,10 +213,28 @@ for (const adapter of ADAPTERS) {
         console.log(`  ${adapter.name}: ${targets.length} targets, statuses ${JSON.stringify([...statuses])}`);
       });
 
+      /**
+       * A host that resolves dot segments itself (the URL standard's way: an empty segment counts) hands
+       * the adapter another target: the answer must then be exactly the one for that target.
+       */
+      async function assertAnsweredAsDelivered(target: string, res: RawReply): Promise<boolean> {
+        const to = adapter.host?.deliveredTarget?.(target) ?? target;
+        if (to === target) return false;
+        if (typeof to === 'number') {
+          assert.equal(res.status, to, `${target}: answered by the host`);
+          return true;
+        }
+        const direct = await exchange(server.baseUrl, buildRequest(to));
+        assert.equal(res.status, direct.status, `${target} arrives as ${to}`);
+        assert.deepEqual(res.body, direct.body, `${target} arrives as ${to}`);
+        return true;
+      }
+
       it('dot segments that stay inside the root are served with exactly the file they resolve to (a directory after its 301)', async () => {
         const cases = insideTheRoot(fx);
         for (const [target, body] of cases) {
           let res = await exchange(server.baseUrl, buildRequest(target));
+          if (await assertAnsweredAsDelivered(target, res)) continue;
           if (/\/(\.|%2e){1,2}$/i.test(target)) {
             assert.equal(res.status, 301, target);
             assert.equal(res.headers.location, '/dir/', target);
@@ -230,13 +248,15 @@ for (const adapter of ADAPTERS) {
       });
 
       it('a .. above the root is 403 even when the path leads back into the root, and nothing is opened', async () => {
-        const before = opened.length;
         for (const target of ABOVE_THE_ROOT_COMING_BACK) {
+          const before = opened.length;
           const res = await exchange(server.baseUrl, buildRequest(target));
+          assert.equal(res.body.includes(fx.canary), false, target);
+          if (await assertAnsweredAsDelivered(target, res)) continue;
           assert.equal(res.status, 403, target);
           assert.equal(res.body.includes(fx.hello), false, target);
+          assert.deepEqual(opened.slice(before), [], `${target}: a refused path was opened`);
         }
-        assert.deepEqual(opened.slice(before), [], 'a refused path was opened');
       });
 
       it('the same server still serves a file inside the root, and follows a link that stays inside', async () => {

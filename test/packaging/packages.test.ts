@@ -1,7 +1,7 @@
-// The three packages as users get them: `npm pack`, installed from the tarballs into a project of its own
+// The four packages as users get them: `npm pack`, installed from the tarballs into a project of its own
 // (outside the workspace, each package's dependencies nested under it, so only what a package declares
-// can be found) with Express 4 and 5 and Koa 2 and 3 at the lockfile's versions, then one range request
-// through each, from an ESM `import` and from a CommonJS `require`. publint and arethetypeswrong check each
+// can be found) with Express 4 and 5, Koa 2 and 3 and @hono/node-server at the lockfile's versions, then
+// one range request through each, from an ESM `import` and from a CommonJS `require`. publint and arethetypeswrong check each
 // tarball. Run with `npm run test:packaging` (it builds first); npm's cache is preferred over the network.
 // KEEP_PACKAGING=1 keeps the temporary project for a look afterwards.
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
-const PACKAGES = ['core', 'express', 'koa'] as const;
+const PACKAGES = ['core', 'express', 'koa', 'fetch'] as const;
 type PackageDir = (typeof PACKAGES)[number];
 
 /** The bytes of the file every server is asked for, and the range asked. */
@@ -20,7 +20,7 @@ const ALPHABET = 'abcdefghijklmnopqrstuvwxyz';
 const RANGE = { header: 'bytes=2-9', contentRange: `bytes 2-9/${ALPHABET.length}`, body: ALPHABET.slice(2, 10) };
 
 /** Every server the scripts start, in the order they report. */
-const SERVERS = ['Express 4', 'Express 5', 'Koa 2', 'Koa 3', 'node:http'];
+const SERVERS = ['Express 4', 'Express 5', 'Koa 2', 'Koa 3', 'node:http', 'fetch'];
 
 interface Run {
   readonly code: number;
@@ -64,6 +64,10 @@ const servers = {
   'node:http': () => http.createServer(async (req, res) => {
     serveRepresentation(req, res, await openFile(file, { contentType: 'text/plain; charset=utf-8' }));
   }),
+  'fetch': () => {
+    const files = fetchRangeServe(root);
+    return http.createServer(getRequestListener(async (request) => (await files(request)) ?? new Response(null, { status: 404 })));
+  },
 };
 function ask(server) {
   return new Promise((resolve, reject) => {
@@ -95,7 +99,9 @@ import Koa3 from 'koa';
 import { openFile, serveRepresentation } from '@range-serve/core';
 import { rangeServe as expressRangeServe } from '@range-serve/express';
 import { rangeServe as koaRangeServe } from '@range-serve/koa';
-const resolved = Object.fromEntries(['@range-serve/core', '@range-serve/express', '@range-serve/koa']
+import { rangeServe as fetchRangeServe } from '@range-serve/fetch';
+import { getRequestListener } from '@hono/node-server';
+const resolved = Object.fromEntries(['@range-serve/core', '@range-serve/express', '@range-serve/koa', '@range-serve/fetch']
   .map((name) => [name, new URL(import.meta.resolve(name)).pathname]));
 ${SCRIPT_BODY}`;
 
@@ -109,7 +115,9 @@ const Koa3 = require('koa');
 const { openFile, serveRepresentation } = require('@range-serve/core');
 const { rangeServe: expressRangeServe } = require('@range-serve/express');
 const { rangeServe: koaRangeServe } = require('@range-serve/koa');
-const resolved = Object.fromEntries(['@range-serve/core', '@range-serve/express', '@range-serve/koa']
+const { rangeServe: fetchRangeServe } = require('@range-serve/fetch');
+const { getRequestListener } = require('@hono/node-server');
+const resolved = Object.fromEntries(['@range-serve/core', '@range-serve/express', '@range-serve/koa', '@range-serve/fetch']
   .map((name) => [name, require.resolve(name)]));
 ${SCRIPT_BODY}`;
 
@@ -154,6 +162,9 @@ describe('the packages as users install them', { timeout: 240_000 }, () => {
             '@range-serve/core': tarball('core'),
             '@range-serve/express': tarball('express'),
             '@range-serve/koa': tarball('koa'),
+            '@range-serve/fetch': tarball('fetch'),
+            '@hono/node-server': lockedVersion('@hono/node-server'),
+            hono: lockedVersion('hono'),
             express: lockedVersion('express'),
             express4: `npm:express@${lockedVersion('express4')}`,
             koa: lockedVersion('koa'),
@@ -245,7 +256,7 @@ describe('the packages as users install them', { timeout: 240_000 }, () => {
     ['an ESM import', 'esm.mjs', 'esm'],
     ['a CommonJS require', 'cjs.cjs', 'cjs'],
   ] as const) {
-    it(`${label}: one range request through Express 4, Express 5, Koa 2, Koa 3 and node:http`, async () => {
+    it(`${label}: one range request through Express 4, Express 5, Koa 2, Koa 3, node:http and the fetch adapter`, async () => {
       assert.ok(installed, 'the tarballs were not installed');
       const res = await run(process.execPath, [script, path.join(project, 'public')], project, 30_000);
       assert.equal(res.code, 0, `${script} failed:\n${res.stderr}`);

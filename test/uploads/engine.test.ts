@@ -46,8 +46,13 @@ describe('upload options', () => {
     }
   });
 
-  it('defaults: 1 TiB, expiry after a day, idle timeout 30 s, hourly sweep', () => {
+  it('defaults: 1 TiB, expiry after a day, idle timeout 30 s, hourly sweep, 1 KiB/s, 4 KiB of metadata, 10,000 uploads', () => {
     const options = normalizeUploadOptions({ directory: '/tmp/x' });
+    assert.equal(options.minRate, 1024);
+    assert.equal(options.maxMetadataSize, 4096);
+    assert.equal(options.maxUploads, 10_000);
+    assert.equal(normalizeUploadOptions({ directory: '/tmp/x', minRate: false }).minRate, undefined);
+    assert.equal(normalizeUploadOptions({ directory: '/tmp/x', minRate: '10 KiB' }).minRate, 10_240);
     assert.equal(options.maxSize, 2 ** 40);
     assert.equal(options.expiresAfter, 86_400_000);
     assert.equal(options.idleTimeout, 30_000);
@@ -68,6 +73,13 @@ describe('upload options', () => {
       [{ directory: '/tmp/x', idleTimeout: true }, /idleTimeout/],
       [{ directory: '/tmp/x', onComplete: 'yes' }, /onComplete must be a function/],
       [{ directory: '/tmp/x', maxsize: 5 }, /unknown option "maxsize"/],
+      [{ directory: '/tmp/x', downloadTypes: 'image/svg+xml' }, /downloadTypes/],
+      [{ directory: '/tmp/x', minRate: 0 }, /minRate/],
+      [{ directory: '/tmp/x', minRate: 'fast' }, /minRate/],
+      [{ directory: '/tmp/x', maxMetadataSize: -1 }, /maxMetadataSize/],
+      [{ directory: '/tmp/x', maxUploads: 0 }, /maxUploads/],
+      [{ directory: '/tmp/x', maxUploads: 2.5 }, /maxUploads/],
+      [{ directory: '/tmp/x', downloadTypes: ['image/svg+xml', 'not a type'] }, /downloadTypes/],
     ];
     for (const [options, message] of bad) {
       assert.throws(
@@ -90,6 +102,14 @@ describe('protocol detection', () => {
       [{ 'upload-draft-interop-version': '9' }, { kind: 'unsupported-draft' }],
       [{ 'upload-draft-interop-version': 'eight' }, { kind: 'unsupported-draft' }],
       [{}, { kind: 'none' }],
+      // tus fields without Tus-Resumable: a tus request whose version is missing (412, not a fall-through).
+      [{ 'upload-offset': '0' }, { kind: 'unversioned-tus' }],
+      [{ 'upload-length': '5' }, { kind: 'unversioned-tus' }],
+      [{ 'content-type': 'application/offset+octet-stream' }, { kind: 'unversioned-tus' }],
+      // The draft's fields without its interop version are not tus's: not an upload request.
+      [{ 'upload-offset': '0', 'upload-complete': '?1' }, { kind: 'none' }],
+      [{ 'upload-offset': '0', 'content-type': 'application/partial-upload' }, { kind: 'none' }],
+      [{ 'content-type': 'text/plain' }, { kind: 'none' }],
     ];
     for (const [headers, expected] of rows)
       assert.deepEqual(detectProtocol(headers), expected, JSON.stringify(headers));
@@ -98,6 +118,22 @@ describe('protocol detection', () => {
 
 describe('protocol decisions', () => {
   const tus = { kind: 'tus' } as const;
+
+  it('Location is the mount path and the id, whatever form of prefix an adapter passes', async () => {
+    const { uploadLocation } = await import('../../packages/core/src/upload/protocol.ts');
+    const id = 'AAAAAAAAAAAAAAAAAAAAAA';
+    for (const [prefix, location] of [
+      ['/files', `/files/${id}`],
+      ['/files/', `/files/${id}`],
+      ['', `/${id}`],
+      ['http://evil.example/files', `/files/${id}`],
+      ['https://evil.example:8443/a/files', `/a/files/${id}`],
+      ['//evil.example/files', `/evil.example/files/${id}`],
+      ['not a url', `/${id}`],
+    ] as const) {
+      assert.equal(uploadLocation(prefix, id), location, prefix);
+    }
+  });
 
   it('OPTIONS announces tus capabilities and Upload-Limit with the lifetime key of the interop version', () => {
     assert.equal(optionsResponse(LIMITS).headers['upload-limit'], 'max-size=1000, max-age=60');

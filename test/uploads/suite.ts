@@ -77,10 +77,110 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(res.body.length, 0);
       });
 
-      it('a request with neither Tus-Resumable nor Upload-Draft-Interop-Version falls through', async () => {
-        const res = await send(s.url(), '/files', 'POST', { 'upload-length': '5' });
-        assert.equal(res.status, 404);
-        assert.equal(res.body.toString(), 'fallthrough');
+      it('Location is built from the path alone, also for an absolute-form request target', async () => {
+        const { port } = new URL(s.url());
+        for (const target of ['http://evil.example/files', 'http://evil.example:8080/files?x=1', '/files']) {
+          const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+            const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: target, agent: false });
+            req.setHeader('tus-resumable', '1.0.0');
+            req.setHeader('upload-length', '3');
+            req.on('response', (response) => {
+              response.resume();
+              resolve(response);
+            });
+            req.on('error', reject);
+            req.end();
+          });
+          assert.equal(res.statusCode, 201, target);
+          assert.match(res.headers.location ?? '', ID_PATH, target);
+        }
+      });
+
+      it('a request with no upload field at all goes to the next middleware', async () => {
+        const location = await createTus(s.url(), 5);
+        for (const [method, target, headers] of [
+          ['POST', '/files', { 'content-type': 'text/plain' }],
+          ['PATCH', location, { 'content-type': 'text/plain' }],
+          ['DELETE', location, {}],
+          ['PUT', location, {}],
+        ] as const) {
+          // Node frames a DELETE body only when told its length: this one goes without.
+          const res = await send(
+            s.url(),
+            target,
+            method,
+            headers,
+            method === 'DELETE' ? undefined : Buffer.from('hello'),
+          );
+          assert.equal(res.status, 404, `${method} ${target}`);
+          assert.equal(res.body.toString(), 'fallthrough', `${method} ${target}`);
+        }
+        assert.equal((await send(s.url(), location, 'HEAD', TUS)).headers['upload-offset'], '0');
+      });
+
+      it('a tus request without Tus-Resumable gets 412 with Tus-Version and stores nothing', async () => {
+        const location = await createTus(s.url(), 5);
+        const before = readdirSync(s.dir()).sort();
+        for (const [method, target, headers] of [
+          ['PATCH', location, { 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' }],
+          ['PATCH', location, { 'content-type': 'application/offset+octet-stream' }],
+          ['PATCH', location, { 'upload-offset': '0' }],
+          ['POST', '/files', { 'upload-length': '5' }],
+          ['POST', '/files', { 'upload-defer-length': '1' }],
+          ['POST', '/files', { 'upload-length': '5', 'content-type': 'application/offset+octet-stream' }],
+        ] as const) {
+          const res = await send(s.url(), target, method, headers, Buffer.from('hello'));
+          const what = `${method} ${target} ${JSON.stringify(headers)}`;
+          assert.equal(res.status, 412, what);
+          assert.equal(res.headers['tus-version'], '1.0.0', what);
+          assert.equal(res.headers.location, undefined, what);
+        }
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '0');
+        assert.equal(readFileSync(path.join(s.dir(), location.slice('/files/'.length))).length, 0);
+        // The refused creations made no upload.
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+      });
+
+      it('a CORS preflight for the endpoint or an upload goes to the next middleware', async () => {
+        const location = await createTus(s.url(), 5);
+        for (const [target, method] of [
+          ['/files', 'POST'],
+          [location, 'PATCH'],
+          [location, 'HEAD'],
+        ] as const) {
+          const res = await send(s.url(), target, 'OPTIONS', {
+            origin: 'https://app.example',
+            'access-control-request-method': method,
+            'access-control-request-headers': 'tus-resumable,upload-length,upload-offset,content-type',
+          });
+          assert.equal(res.status, 404, `${target} ${method}`);
+          assert.equal(res.body.toString(), 'fallthrough', `${target} ${method}`);
+          assert.equal(res.headers['tus-version'], undefined);
+        }
+      });
+
+      it('OPTIONS ignores Tus-Resumable, as tus asks, and answers an unsupported interop version with 400', async () => {
+        for (const headers of [{}, TUS, { 'tus-resumable': '2.0.0' }, { 'tus-resumable': '0.2.2' }]) {
+          const res = await send(s.url(), '/files', 'OPTIONS', headers);
+          assert.equal(res.status, 204, JSON.stringify(headers));
+          assert.equal(res.headers['tus-version'], '1.0.0');
+          assert.equal(res.headers['upload-limit'], `max-size=${2 ** 20}, max-age=3600`);
+        }
+        const v6 = await send(s.url(), '/files', 'OPTIONS', draft(6));
+        assert.equal(v6.status, 204);
+        assert.equal(v6.headers['upload-limit'], `max-size=${2 ** 20}, expires=3600`);
+        for (const headers of [
+          draft(9),
+          draft(5),
+          { 'upload-draft-interop-version': 'eight' },
+          { ...TUS, ...draft(9) },
+        ]) {
+          const res = await send(s.url(), '/files', 'OPTIONS', headers);
+          assert.equal(res.status, 400, JSON.stringify(headers));
+          assert.match(res.body.toString(), /supported: 6, 7, 8/);
+          assert.equal(res.headers['upload-limit'], undefined);
+        }
       });
 
       it('another Tus-Resumable version gets 412 with Tus-Version', async () => {
@@ -173,19 +273,78 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal((await send(s.url(), location, 'GET')).body.toString(), 'hello world');
       });
 
-      it('more bytes than Upload-Length are a 413 and nothing past the length is stored', async () => {
+      it('a Content-Length past Upload-Length is a 413 before any byte is read', async () => {
         const location = await createTus(s.url(), 4);
         const patch = { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' };
         const declared = await send(s.url(), location, 'PATCH', patch, Buffer.from('123456'));
         assert.equal(declared.status, 413);
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.headers['upload-offset'], '0');
+      });
+
+      it('a body streaming past Upload-Length completes the upload with exactly the bytes up to the length', async () => {
+        const location = await createTus(s.url(), 5);
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' };
         // Chunked, so that only the streamed count can catch it.
         const streamed = await send(s.url(), location, 'PATCH', { ...patch, 'transfer-encoding': 'chunked' }, [
-          Buffer.from('12'),
-          Buffer.from('3456'),
+          Buffer.from('hel'),
+          Buffer.from('loEXTRA'),
         ]);
-        assert.equal(streamed.status, 413);
-        const head = await send(s.url(), location, 'HEAD', TUS);
-        assert.equal(head.headers['upload-offset'], '4');
+        assert.equal(streamed.status, 204);
+        assert.equal(streamed.headers['upload-offset'], '5');
+        const got = await send(s.url(), location, 'GET');
+        assert.equal(got.status, 200);
+        assert.equal(got.body.toString(), 'hello');
+        // The same for creation-with-upload: the finished upload's Location, its bytes up to the length.
+        const created = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-length': '5',
+            'content-type': 'application/offset+octet-stream',
+            'transfer-encoding': 'chunked',
+          },
+          [Buffer.from('wor'), Buffer.from('ldEXTRA')],
+        );
+        assert.equal(created.status, 201);
+        assert.equal(created.headers['upload-offset'], '5');
+        assert.equal((await send(s.url(), created.headers.location ?? '', 'GET')).body.toString(), 'world');
+      });
+
+      it('a creation refused with a 4xx leaves no upload behind', async () => {
+        const before = readdirSync(s.dir()).sort();
+        const sha1 = (text: string) => `sha1 ${createHash('sha1').update(text).digest('base64')}`;
+        const checksum = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-length': '10',
+            'content-type': 'application/offset+octet-stream',
+            'upload-checksum': sha1('other bytes'),
+          },
+          Buffer.from('hello'),
+        );
+        assert.equal(checksum.status, 460);
+        assert.equal(checksum.headers.location, undefined);
+        // Streaming past maxSize (1 MiB here) with a deferred length.
+        const tooLarge = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-defer-length': '1',
+            'content-type': 'application/offset+octet-stream',
+            'transfer-encoding': 'chunked',
+          },
+          [Buffer.alloc(700_000, 1), Buffer.alloc(700_000, 2)],
+        );
+        assert.equal(tooLarge.status, 413);
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
       });
 
       it('creation-with-upload stores the content of the POST', async () => {
@@ -232,6 +391,17 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         const reply = await open.reply;
         assert.equal(reply?.status, 204);
         assert.equal(reply?.headers['upload-offset'], '200');
+      });
+
+      it('an upload of length 0 is complete once created', async () => {
+        const res = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '0' });
+        assert.equal(res.status, 201);
+        assert.match(res.headers.location ?? '', ID_PATH);
+        assert.equal(res.headers['upload-offset'], '0');
+        const got = await send(s.url(), res.headers.location ?? '', 'GET');
+        assert.equal(got.status, 200);
+        assert.equal(got.body.length, 0);
+        assert.equal(got.headers['repr-digest'], `sha-256=:${createHash('sha256').digest('base64')}:`);
       });
 
       it('creation-defer-length: Upload-Defer-Length: 1 until a PATCH gives Upload-Length', async () => {
@@ -422,7 +592,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(head.headers['upload-offset'], '120');
       });
 
-      it('a draft body streaming past max-size is a 413 with Upload-Limit and nothing past the limit is stored', async () => {
+      it('a draft body streaming past max-size is a 413 with Upload-Limit and stores none of its bytes', async () => {
         const created = await send(s.url(), '/files', 'POST', { ...draft(8), 'upload-complete': '?0' });
         const location = created.headers.location ?? '';
         const res = await send(
@@ -442,7 +612,8 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(res.headers['upload-complete'], '?0');
         assert.match(String(res.headers['upload-limit']), /^max-size=1000, max-age=(86400|86399)$/);
         const head = await send(s.url(), location, 'HEAD', draft(8));
-        assert.equal(head.headers['upload-offset'], '1000');
+        assert.equal(head.headers['upload-offset'], '0');
+        assert.equal(readFileSync(path.join(s.dir(), location.slice('/files/'.length))).length, 0);
       });
 
       it('a client that disconnects mid-body leaves no open descriptor', async (t) => {
@@ -502,6 +673,88 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         const append = await send(s.url(), unfinished, 'PATCH', patch, Buffer.from('EVIL!!'));
         assert.equal(append.status, 500);
         assert.equal(readFileSync(outside, 'utf8'), 'CANARY');
+      });
+    });
+
+    describe('bounds on what a client can make the server hold', () => {
+      const s = serve((dir) => ({
+        options: { directory: dir, maxUploads: 3, idleTimeout: 400, minRate: 1000 },
+      }));
+
+      it('Upload-Metadata beyond maxMetadataSize (default 4 KiB) is a 431 and creates nothing', async () => {
+        const before = readdirSync(s.dir()).sort();
+        // 'k ' plus base64: 4,096 bytes in all is the most allowed.
+        const fits = `k ${'A'.repeat(4092)}`;
+        const over = `k ${'A'.repeat(4096)}`;
+        const tusOver = await send(s.url(), '/files', 'POST', {
+          ...TUS,
+          'upload-length': '1',
+          'upload-metadata': over,
+        });
+        assert.equal(tusOver.status, 431);
+        assert.equal(tusOver.headers['tus-resumable'], '1.0.0');
+        const draftOver = await send(s.url(), '/files', 'POST', {
+          ...draft(8),
+          'upload-complete': '?0',
+          'content-disposition': `attachment; filename="${'a'.repeat(4100)}.txt"`,
+        });
+        assert.equal(draftOver.status, 431);
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+        const ok = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '1', 'upload-metadata': fits });
+        assert.equal(ok.status, 201);
+        assert.equal((await send(s.url(), ok.headers.location ?? '', 'DELETE', TUS)).status, 204);
+      });
+
+      it('beyond maxUploads unfinished uploads a creation gets 503 with Retry-After; finished ones do not count', async () => {
+        const made = [await createTus(s.url(), 1), await createTus(s.url(), 1), await createTus(s.url(), 2)];
+        const refused = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '1' });
+        assert.equal(refused.status, 503);
+        assert.equal(refused.headers['retry-after'], '60');
+        assert.equal(refused.headers['tus-resumable'], '1.0.0');
+        const full = await send(
+          s.url(),
+          made[0] ?? '',
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+          Buffer.from('x'),
+        );
+        assert.equal(full.status, 204);
+        const now = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '1' });
+        assert.equal(now.status, 201);
+        for (const location of [...made.slice(1), now.headers.location ?? '']) {
+          assert.equal((await send(s.url(), location, 'DELETE', TUS)).status, 204);
+        }
+      });
+
+      it('a body trickling just under idleTimeout is ended once it falls below minRate, its bytes kept', async () => {
+        const location = await createTus(s.url(), 1000);
+        const started = Date.now();
+        const open = await openRequest(
+          s.url(),
+          location,
+          'PATCH',
+          { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': '1000' },
+          Buffer.from('a'),
+        );
+        // One byte every 300 ms: never idle for 400 ms, far below 1,000 bytes a second.
+        let stop = false;
+        const trickle = (async () => {
+          for (let i = 0; i < 30 && !stop; i++) {
+            await pause(300);
+            await open.write(Buffer.from('b')).catch(() => {});
+          }
+        })();
+        const reply = await open.reply;
+        stop = true;
+        const elapsed = Date.now() - started;
+        assert.equal(reply?.status, 408);
+        assert.ok(elapsed < 3000, `ended after ${elapsed} ms`);
+        open.cut();
+        await trickle;
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        const kept = Number(head.headers['upload-offset']);
+        assert.ok(kept >= 1 && kept <= 10, `kept ${kept} bytes`);
+        assert.equal((await send(s.url(), location, 'DELETE', TUS)).status, 204);
       });
     });
 
@@ -638,7 +891,19 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
             Buffer.from('!'),
           );
           assert.equal(again.status, 400);
-          assert.equal(JSON.parse(again.body.toString()).type, `${DRAFT_PROBLEM}completed-upload`);
+          // Draft -10 on (interop 8): a non-empty append to a completed upload is an inconsistent length.
+          const problem = version === 8 ? 'inconsistent-upload-length' : 'completed-upload';
+          assert.equal(JSON.parse(again.body.toString()).type, `${DRAFT_PROBLEM}${problem}`);
+          assert.equal(again.headers['upload-offset'], '11');
+          const empty = await send(
+            s.url(),
+            location,
+            'PATCH',
+            { ...headers, 'upload-offset': '11', 'upload-complete': '?1' },
+            Buffer.alloc(0),
+          );
+          assert.equal(empty.status, 400);
+          assert.equal(JSON.parse(empty.body.toString()).type, `${DRAFT_PROBLEM}completed-upload`);
           assert.equal((await send(s.url(), location, 'GET')).body.toString(), 'hello world');
         });
 
@@ -758,6 +1023,8 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
             const head = await send(s.url(), location, 'HEAD', draft(version));
             if (version === 6) {
               assert.equal(res.status, 400);
+              // Draft -05: the upload stays active, so the failure states its offset.
+              assert.equal(res.headers['upload-offset'], '5');
               assert.equal(head.status, 204);
               assert.equal(head.headers['upload-offset'], '5');
             } else {
@@ -771,6 +1038,94 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
             }
           },
         );
+
+        it('a ?1 body shorter than Upload-Length is refused with 400 and stores none of its bytes', async () => {
+          const created = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...draft(version), 'upload-complete': '?0', 'upload-length': '10' },
+            Buffer.from('abc'),
+          );
+          const location = created.headers.location ?? '';
+          const short = await send(
+            s.url(),
+            location,
+            'PATCH',
+            {
+              ...draft(version),
+              'content-type': 'application/partial-upload',
+              'upload-offset': '3',
+              'upload-complete': '?1',
+              'transfer-encoding': 'chunked',
+            },
+            [Buffer.from('de'), Buffer.from('f')],
+          );
+          assert.equal(short.status, 400);
+          assert.equal(short.headers['upload-complete'], '?0');
+          if (version === 6) assert.equal(short.headers['upload-offset'], '3');
+          else assert.equal(JSON.parse(short.body.toString()).type, `${DRAFT_PROBLEM}inconsistent-upload-length`);
+          const head = await send(s.url(), location, 'HEAD', draft(version));
+          assert.equal(head.headers['upload-offset'], '3');
+          assert.equal(readFileSync(path.join(s.dir(), location.slice('/files/'.length))).toString(), 'abc');
+        });
+
+        it('a creation refused with a 4xx leaves no upload behind', async () => {
+          const before = readdirSync(s.dir()).sort();
+          const chunked = { ...draft(version), 'content-type': 'text/plain', 'transfer-encoding': 'chunked' };
+          // ?1 with a body shorter than its Upload-Length.
+          const short = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...chunked, 'upload-complete': '?1', 'upload-length': '10' },
+            [Buffer.from('ab'), Buffer.from('c')],
+          );
+          assert.equal(short.status, 400);
+          // A body streaming past its Upload-Length, and one past max-size (1000 here) with no length.
+          const long = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...chunked, 'upload-complete': '?0', 'upload-length': '5' },
+            [Buffer.from('abc'), Buffer.from('defg')],
+          );
+          assert.equal(long.status, version === 6 ? 400 : 413);
+          const huge = await send(s.url(), '/files', 'POST', { ...chunked, 'upload-complete': '?0' }, [
+            Buffer.alloc(600, 1),
+            Buffer.alloc(600, 2),
+          ]);
+          assert.equal(huge.status, 413);
+          for (const res of [short, long, huge]) assert.equal(res.headers.location, undefined);
+          assert.deepEqual(readdirSync(s.dir()).sort(), before);
+        });
+
+        if (version === 6) {
+          it('every refused append states the offset while the upload stays active (draft -05)', async () => {
+            const created = await send(
+              s.url(),
+              '/files',
+              'POST',
+              { ...draft(6), 'upload-complete': '?0', 'upload-length': '10' },
+              Buffer.from('abcd'),
+            );
+            const location = created.headers.location ?? '';
+            const append = { ...draft(6), 'content-type': 'application/partial-upload', 'upload-complete': '?0' };
+            const refusals: Array<[Record<string, string>, number]> = [
+              [{ ...append, 'content-type': 'text/plain', 'upload-offset': '4' }, 415],
+              [{ ...append, 'upload-offset': 'four' }, 400],
+              [{ ...append, 'upload-offset': '4', 'upload-length': '11' }, 400],
+              [{ ...append, 'upload-offset': '4', 'content-length': '7' }, 413],
+              [{ ...append, 'upload-offset': '1' }, 409],
+            ];
+            for (const [headers, status] of refusals) {
+              const body = Buffer.alloc(Number(headers['content-length'] ?? 3), 7);
+              const res = await send(s.url(), location, 'PATCH', headers, body);
+              assert.equal(res.status, status, JSON.stringify(headers));
+              assert.equal(res.headers['upload-offset'], '4', JSON.stringify(headers));
+            }
+          });
+        }
 
         it('cancellation by DELETE answers 204 and the upload is then unknown', async () => {
           const created = await send(s.url(), '/files', 'POST', { ...draft(version), 'upload-complete': '?0' });
@@ -833,6 +1188,59 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         assert.equal(res.headers['accept-ranges'], 'bytes');
         assert.match(res.headers.etag ?? '', /^"[0-9a-f-]+"$/);
         assert.equal(res.headers['repr-digest'], `sha-256=:${createHash('sha256').update(content).digest('base64')}:`);
+      });
+
+      it('a finished upload is served inert: a type off the safe list as application/octet-stream, nosniff, CSP sandbox', async () => {
+        const declared = [
+          'text/html',
+          'TEXT/HTML; charset=utf-8',
+          'image/svg+xml',
+          'text/javascript',
+          'application/javascript',
+          'text/css',
+          'application/xhtml+xml',
+          'application/xml',
+          'text/xml',
+          'application/json',
+          'application/wasm',
+          'text/plain+html',
+          'not a type',
+        ];
+        const finish = async (headers: Record<string, string>, protocol: Record<string, string>): Promise<string> => {
+          const created = await send(s.url(), '/files', 'POST', { ...protocol, ...headers }, Buffer.from('<b>x</b>'));
+          assert.ok(created.status === 201 || created.status === 204, String(created.status));
+          return created.headers.location ?? '';
+        };
+        const tusDone = { 'upload-length': '8', 'content-type': 'application/offset+octet-stream' };
+        const targets: Array<[string, string]> = [];
+        for (const type of declared) {
+          targets.push([type, await finish({ ...tusDone, 'upload-metadata': `filetype ${b64(type)}` }, TUS)]);
+          targets.push([`draft ${type}`, await finish({ 'upload-complete': '?1', 'content-type': type }, draft(8))]);
+        }
+        for (const [type, at] of targets) {
+          for (const range of [undefined, 'bytes=0-2']) {
+            const res = await send(s.url(), at, 'GET', range === undefined ? {} : { range });
+            assert.equal(res.status, range === undefined ? 200 : 206, type);
+            assert.equal(res.headers['content-type'], 'application/octet-stream', type);
+            assert.equal(res.headers['x-content-type-options'], 'nosniff', type);
+            assert.equal(res.headers['content-security-policy'], 'sandbox', type);
+            assert.match(res.headers['content-disposition'] ?? '', /^attachment/, type);
+          }
+        }
+        // A type on the safe list keeps its declared type (lowercased, without parameters), sandboxed all the same.
+        for (const [type, served] of [
+          ['image/png', 'image/png'],
+          ['Image/JPEG', 'image/jpeg'],
+          ['text/plain; charset=utf-8', 'text/plain'],
+          ['audio/mpeg', 'audio/mpeg'],
+          ['application/pdf', 'application/pdf'],
+        ]) {
+          const at = await finish({ ...tusDone, 'upload-metadata': `filetype ${b64(type)}` }, TUS);
+          const res = await send(s.url(), at, 'GET');
+          assert.equal(res.headers['content-type'], served, type);
+          assert.equal(res.headers['content-security-policy'], 'sandbox', type);
+          assert.equal(res.headers['x-content-type-options'], 'nosniff', type);
+        }
       });
 
       it('ranges, multipart and If-Range work as for any download', async () => {
@@ -983,6 +1391,88 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         );
       });
 
+      it("a request refused by a check or by onRequest never takes over the owner's running PATCH", async () => {
+        const location = await createTus(s.url(), 1000, { 'x-user': 'ann' });
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+        const owner = await openRequest(
+          s.url(),
+          location,
+          'PATCH',
+          { ...patch, 'x-user': 'ann', 'upload-offset': '0', 'content-length': '1000' },
+          Buffer.alloc(300, 1),
+        );
+        await pause(100);
+        const hostile: Array<[string, Record<string, string>, Buffer | undefined, number]> = [
+          ['HEAD', { ...TUS, 'x-user': 'bob' }, undefined, 403],
+          ['GET', { ...TUS, 'x-user': 'bob' }, undefined, 403],
+          ['GET', { 'x-user': 'bob' }, undefined, 403],
+          ['PATCH', { ...patch, 'x-user': 'bob', 'upload-offset': '0' }, Buffer.from('x'), 403],
+          ['DELETE', { ...TUS, 'x-user': 'bob' }, undefined, 403],
+          [
+            'PATCH',
+            { ...TUS, 'x-user': 'ann', 'content-type': 'text/plain', 'upload-offset': '0' },
+            Buffer.from('x'),
+            415,
+          ],
+          ['PATCH', { ...patch, 'x-user': 'ann', 'upload-offset': 'zero' }, Buffer.from('x'), 400],
+          [
+            'PATCH',
+            { ...patch, 'x-user': 'ann', 'upload-offset': '0', 'upload-checksum': 'sha1 !!' },
+            Buffer.from('x'),
+            400,
+          ],
+          ['PATCH', { ...patch, 'x-user': 'ann', 'upload-offset': '0', 'upload-length': '7' }, Buffer.from('x'), 400],
+          [
+            'PATCH',
+            { ...patch, 'x-user': 'ann', 'upload-offset': '0', 'content-length': '1001' },
+            Buffer.alloc(1001),
+            413,
+          ],
+          ['PATCH', { ...patch, 'x-user': 'ann', 'upload-offset': '999' }, Buffer.from('x'), 409],
+          [
+            'PATCH',
+            { ...patch, 'tus-resumable': '2.0.0', 'x-user': 'ann', 'upload-offset': '0' },
+            Buffer.from('x'),
+            412,
+          ],
+          ['HEAD', { ...draft(6), 'x-user': 'ann', 'upload-offset': '0' }, undefined, 400],
+        ];
+        for (const [method, headers, body, status] of hostile) {
+          const res = await send(s.url(), location, method, headers, body);
+          assert.equal(res.status, status, `${method} ${JSON.stringify(headers)}`);
+        }
+        // The owner's append was never interrupted: it finishes and completes the upload.
+        await owner.write(Buffer.alloc(700, 2));
+        const reply = await owner.reply;
+        assert.equal(reply?.status, 200);
+        assert.equal(reply?.headers['upload-offset'], '1000');
+        const got = await send(s.url(), location, 'GET', { 'x-user': 'ann' });
+        assert.deepEqual(got.body, Buffer.concat([Buffer.alloc(300, 1), Buffer.alloc(700, 2)]));
+      });
+
+      it('a body streaming past Upload-Length completes the upload and onComplete runs once', async () => {
+        const location = await createTus(s.url(), 5, { 'x-user': 'ann' });
+        const res = await send(
+          s.url(),
+          location,
+          'PATCH',
+          {
+            ...TUS,
+            'x-user': 'ann',
+            'content-type': 'application/offset+octet-stream',
+            'upload-offset': '0',
+            'transfer-encoding': 'chunked',
+          },
+          [Buffer.from('hel'), Buffer.from('loEXTRA')],
+        );
+        assert.equal(res.status, 200);
+        assert.equal(res.headers['upload-offset'], '5');
+        const sum = createHash('sha256').update('hello').digest('base64');
+        assert.equal(seen.filter((line) => line === `complete 5 ${sum} ${location.slice(7)}`).length, 1);
+        const got = await send(s.url(), location, 'GET', { 'x-user': 'ann' });
+        assert.equal(got.body.toString(), 'hello');
+      });
+
       it('onRequest also guards the download of a finished upload', async () => {
         const location = await createTus(s.url(), 2, { 'x-user': 'ann' });
         await send(
@@ -1006,6 +1496,70 @@ export function runUploadConformance(name: string, factory: UploadServerFactory)
         const del = await send(s.url(), location, 'DELETE', { ...TUS, 'x-user': 'ann' });
         assert.equal(del.status, 204);
         assert.ok(seen.includes(`terminated ${location.slice(7)}`));
+      });
+    });
+
+    describe('an app that widens the types finished uploads are served with', () => {
+      const s = serve((dir) => ({
+        options: {
+          directory: dir,
+          downloadTypes: ['image/svg+xml'],
+          // The app checked these bytes (here: it trusts the header) and vouches for the type.
+          onComplete: (req) =>
+            req.headers['x-checked'] === 'html' ? { contentType: 'text/html; charset=utf-8' } : undefined,
+        },
+      }));
+
+      it("serves a type from downloadTypes as declared and onComplete's contentType as given, still sandboxed", async () => {
+        const svg = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-length': '6',
+            'content-type': 'application/offset+octet-stream',
+            'upload-metadata': `filetype ${b64('image/svg+xml')}`,
+          },
+          Buffer.from('<svg/>'),
+        );
+        const html = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'x-checked': 'html',
+            'upload-length': '6',
+            'content-type': 'application/offset+octet-stream',
+            'upload-metadata': `filetype ${b64('application/x-anything')}`,
+          },
+          Buffer.from('<p>ok!'),
+        );
+        const other = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'upload-length': '6',
+            'content-type': 'application/offset+octet-stream',
+            'upload-metadata': `filetype ${b64('text/html')}`,
+          },
+          Buffer.from('<p>no!'),
+        );
+        for (const [created, type] of [
+          [svg, 'image/svg+xml'],
+          [html, 'text/html; charset=utf-8'],
+          [other, 'application/octet-stream'],
+        ] as const) {
+          assert.equal(created.status, 201);
+          const res = await send(s.url(), created.headers.location ?? '', 'GET');
+          assert.equal(res.status, 200, `${type}: ${res.body.toString()}`);
+          assert.equal(res.headers['content-type'], type);
+          assert.equal(res.headers['content-security-policy'], 'sandbox');
+          assert.equal(res.headers['x-content-type-options'], 'nosniff');
+        }
       });
     });
 

@@ -246,14 +246,19 @@ export function bytesRepresentation(
   };
 }
 
-/** Wraps a one-shot readable stream of exactly `size` bytes; ranges over it are served by skipping. */
+/**
+ * Wraps a one-shot stream of exactly `size` bytes (a Node `Readable`, or any async iterable of chunks
+ * such as a web `ReadableStream`); ranges over it are served by skipping. `close` destroys a `Readable`
+ * and ends any other iterable (which cancels a web stream).
+ */
 export function streamRepresentation(
-  stream: Readable,
+  stream: Readable | AsyncIterable<Uint8Array | string>,
   size: number,
   metadata: RepresentationMetadata = {},
 ): StreamRepresentation {
   if (!Number.isSafeInteger(size) || size < 0) throw new TypeError(`stream size must be a safe integer >= 0: ${size}`);
-  const cursor = new SpanCursor(stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array | string>, size);
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array | string>;
+  const cursor = new SpanCursor(chunks, size);
   return {
     kind: 'stream',
     size,
@@ -265,9 +270,14 @@ export function streamRepresentation(
     headers: metadata.headers,
     stream: (span) => cursor.read(span),
     close: () => {
-      stream.destroy();
+      if (isReadable(stream)) stream.destroy();
+      else chunks.return?.().catch(ignore);
     },
   };
+}
+
+function isReadable(stream: Readable | AsyncIterable<Uint8Array | string>): stream is Readable {
+  return typeof (stream as Partial<Readable>).destroy === 'function';
 }
 
 /** Reads ascending spans from a one-shot stream: skips the bytes before each span, keeps what follows it. */

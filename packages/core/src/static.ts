@@ -144,7 +144,7 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
       !sha256 &&
       options.precompressed.length === 0 &&
       mayBeNotModified(requestHeaders) &&
-      DIRECT_OPEN &&
+      directOpen &&
       path.dirname(target) === rootReal
     ) {
       const info = await validatorsInRoot(rootReal, target, options);
@@ -374,7 +374,7 @@ async function tryOpen(
     // Index and extension candidates obey the dotfiles policy too.
     return options.dotfiles === 'deny' ? { kind: 'refused', status: 403, reason: 'dotfile' } : { kind: 'miss' };
   }
-  if (DIRECT_OPEN && path.dirname(target) === rootReal) {
+  if (directOpen && path.dirname(target) === rootReal) {
     // A name directly under the real root, opened with O_NOFOLLOW: a link in the last place is refused by
     // the kernel (ELOOP) without being followed, and the descriptor's own path (below) proves the root was
     // not swapped for a link meanwhile. One open instead of realpath + open; links take the path below.
@@ -409,8 +409,24 @@ function fileHeaders(options: StaticOptions, target: string): Readonly<Record<st
   return headers;
 }
 
-/** Opening directly under the root needs O_NOFOLLOW and /proc/self/fd to check what was opened (Linux). */
-const DIRECT_OPEN = canRefuseSymlinks && process.platform === 'linux';
+/**
+ * Opening directly under the root needs O_NOFOLLOW and /proc/self/fd to check what was opened (Linux).
+ * Turned off for good the first time /proc/self/fd cannot be read (see {@link descriptorPath}).
+ */
+let directOpen = canRefuseSymlinks && process.platform === 'linux';
+
+/**
+ * The path the kernel gives for our descriptor, or undefined where it cannot be read: Deno reads
+ * /proc/self/fd only under --allow-all. Direct opens then stop, and every path takes the realpath check.
+ */
+function descriptorPath(fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    directOpen = false;
+    return undefined;
+  }
+}
 
 /** Returned by {@link openInRoot} when O_NOFOLLOW met a symbolic link, which the realpath check must judge. */
 const SYMLINK = Symbol('symlink');
@@ -435,8 +451,11 @@ async function openInRoot(
       headers: fileHeaders(options, target),
       followSymlinks,
     });
-    if (!followSymlinks && readlinkSync(`/proc/self/fd/${opened.fd}`) !== file) {
+    const own = followSymlinks ? file : descriptorPath(opened.fd);
+    if (own !== file) {
       await closeRepresentation(opened);
+      // Unverifiable: judged like a link, by the realpath check.
+      if (own === undefined) return SYMLINK;
       return { kind: 'refused', status: 403, reason: 'the root no longer resolves to itself' };
     }
     const described = sha256 ? await withFileDigest(opened, { digestEtag: options.etag === 'digest' }) : opened;

@@ -8,6 +8,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 export type {
   CompletedUpload,
   ResumableUploadOptions,
+  UploadCompletion,
   UploadDescription,
   UploadHookResponse,
 } from '@range-serve/core/upload';

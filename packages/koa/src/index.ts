@@ -183,6 +183,7 @@ export {
   type CompletedUpload,
   resumableUploads,
   type ResumableUploadOptions,
+  type UploadCompletion,
   type UploadDescription,
   type UploadHookResponse,
 } from './uploads.js';

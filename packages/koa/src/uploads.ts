@@ -8,6 +8,7 @@ import type { Middleware } from 'koa';
 export type {
   CompletedUpload,
   ResumableUploadOptions,
+  UploadCompletion,
   UploadDescription,
   UploadHookResponse,
 } from '@range-serve/core/upload';
@@ -19,7 +20,9 @@ export type {
 export function resumableUploads(options: ResumableUploadOptions): Middleware {
   const engine = createUploadHandler(options);
   return async function resumableUploadsMiddleware(ctx, next) {
-    const original = ctx.originalUrl.split('?', 1)[0] ?? '';
+    // The path alone: an absolute-form request target (`POST http://host/files`) must not put its
+    // scheme and authority into Location.
+    const original = requestPath(ctx.originalUrl);
     const path = ctx.path === '/' && !original.endsWith('/') ? '' : ctx.path;
     const prefix = path === '' ? original : original.slice(0, original.length - path.length);
     // Claim the response before the engine writes to it, so Koa never writes a second one.
@@ -35,4 +38,15 @@ export function resumableUploads(options: ResumableUploadOptions): Middleware {
     ctx.respond = true;
     await next();
   };
+}
+
+/** The path of a request target, without the query, and without the scheme and authority of the absolute form. */
+function requestPath(target: string): string {
+  const path = target.split('?', 1)[0] ?? '';
+  if (path.startsWith('/')) return path;
+  try {
+    return new URL(path).pathname;
+  } catch {
+    return '';
+  }
 }

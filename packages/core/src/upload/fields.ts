@@ -110,6 +110,14 @@ export function parseUploadChecksum(
   return { algorithm, digest: Buffer.from(match[2] ?? '', 'base64') };
 }
 
+const MEDIA_TYPE =
+  /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"[^"\\\r\n]*"))*$/;
+
+/** True for a valid Content-Type value (RFC 9110 §8.3.1: `type/subtype` and parameters). */
+export function isMediaType(value: string): boolean {
+  return MEDIA_TYPE.test(value);
+}
+
 /** The media type of a Content-Type value, lowercased, without parameters. */
 export function mediaType(value: HeaderValue): string | undefined {
   const text = single(value);

@@ -18,30 +18,37 @@ import {
 } from './options.js';
 import {
   appendedResponse,
+  type AppendPlan,
   type BodyOutcome,
   type ChecksumExpectation,
-  bodyFailureResponse,
   completedResponse,
   createdResponse,
+  type CreationPlan,
   detectProtocol,
+  discoveryResponse,
+  downloadContentType,
+  INERT_DOWNLOAD_HEADERS,
   isExpired,
-  lengthMismatchResponse,
+  judgeContent,
   missingResponse,
   offsetResponse,
-  optionsResponse,
   planAppend,
   planCreation,
   type ProtocolChoice,
   refusal,
+  requestRefusal,
+  completionDue,
   terminatedResponse,
-  terminationCheck,
+  tooManyUploadsResponse,
   unsupportedProtocol,
   type UploadLimits,
+  uploadLocation,
   type UploadProtocol,
   type UploadState,
 } from './protocol.js';
+import { isMediaType } from './fields.js';
 import { bodyAlreadyConsumed, ConsumedBodyError, receiveContent } from './receive.js';
-import { newUploadId, UPLOAD_ID, UploadStore } from './store.js';
+import { type Appender, newUploadId, UPLOAD_ID, UploadStore } from './store.js';
 
 /** Where the request sits under the mount point. */
 export interface UploadTarget {
@@ -128,10 +135,6 @@ function hookResponse(
   return { status: own.status, headers, body };
 }
 
-const MEDIA_TYPE =
-  /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"[^"\\\r\n]*"))*$/;
-
-/** Builds the upload engine for `options` (validated here: a bad option throws a TypeError). */
 /** How many unfinished uploads keep a running SHA-256 in memory; beyond it the oldest is read back at completion. */
 const CONTENT_HASHES_MAX = 1024;
 
@@ -156,15 +159,9 @@ class ContentHashes {
     this.#byId.set(id, { offset, hash });
     if (this.#byId.size > CONTENT_HASHES_MAX) this.#byId.delete(this.#byId.keys().next().value as string);
   }
-
-  /** The base64 SHA-256 of the first `offset` bytes of `id`, if a hash covering exactly those is kept. */
-  digest(id: string, offset: number): string | undefined {
-    const kept = this.#byId.get(id);
-    this.#byId.delete(id);
-    return kept?.offset === offset ? kept.hash.digest('base64') : undefined;
-  }
 }
 
+/** Builds the upload engine for `options` (validated here: a bad option throws a TypeError). */
 export function createUploadHandler(options: ResumableUploadOptions): UploadHandler {
   const normalized = normalizeUploadOptions(options);
   const { hooks } = normalized;
@@ -174,19 +171,26 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     maxSize: normalized.maxSize,
     expiresAfter: normalized.expiresAfter,
     now: Date.now(),
+    maxMetadataSize: normalized.maxMetadataSize,
   });
   const contentHashes = new ContentHashes();
-  const ready = store.open((state) => isExpired(state, limits()));
+  /** Creations between their check against maxUploads and their upload's existence. */
+  let creating = 0;
+  const ready = store.open(
+    (state) => isExpired(state, limits()),
+    (state) => completionDue(state, hooks.onComplete !== undefined),
+  );
   ready.catch(() => {}); // reported by every request that waits for it
 
   const sweep = async (): Promise<void> => {
-    const now = limits();
-    for (const state of store.all()) {
-      if (!isExpired(state, now) || locks.busy(state.id)) continue;
-      const lease = await locks.acquire(state.id);
+    const { expiresAfter, now } = limits();
+    if (expiresAfter === undefined) return;
+    for (const [id, updatedAt] of store.unfinished()) {
+      if (updatedAt + expiresAfter > now || locks.busy(id)) continue;
+      const lease = await locks.acquire(id);
       try {
-        const current = store.get(state.id);
-        if (current?.kind === 'present' && isExpired(current.state, limits())) await store.remove(state.id);
+        const current = await store.load(id);
+        if (current?.kind === 'present' && isExpired(current.state, limits())) await store.remove(id);
       } finally {
         lease.release();
       }
@@ -200,137 +204,200 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
         }, normalized.sweepInterval);
   timer?.unref();
 
-  /** Receives content into `state`'s file and records the new durable offset. */
-  async function receive(
+  /** What one request brought into the data file, durable, with the file still open for the verdict. */
+  interface Received {
+    readonly outcome: BodyOutcome;
+    readonly received: number;
+    /** Bytes already recorded as the offset by in-body checkpoints. */
+    readonly checkpointed: number;
+    /** The running SHA-256, when it covers exactly the upload's bytes up to the new offset. */
+    readonly contentHash: Hash | undefined;
+    readonly appender: Appender;
+  }
+
+  /**
+   * Receives the request's content into the data file at the recorded offset and makes it durable.
+   * Resolves undefined when the data file is shorter than the offset (acknowledged bytes are gone). A
+   * failure (a full disk, an I/O error) settles the upload from its metadata file, cutting the bytes
+   * past the durable offset, and is rethrown.
+   */
+  async function receiveInto(
     req: IncomingMessage,
     lease: UploadLease,
     state: UploadState,
-    plan: {
-      maxBytes: number;
-      checksum: ChecksumExpectation | undefined;
-      length: number | undefined;
-    },
-  ): Promise<{ state: UploadState; outcome: BodyOutcome }> {
+    plan: { maxBytes: number; checksum: ChecksumExpectation | undefined; length: number | undefined },
+  ): Promise<Received | undefined> {
     if (hasUnreadContent(req) && bodyAlreadyConsumed(req)) throw new ConsumedBodyError();
-    const file = await store.openData(state.id);
+    const appender = await store.openAppender(state);
+    if (appender === undefined) return undefined;
     const contentHash = contentHashes.take(state.id, state.offset);
-    let result;
+    let checkpointed = 0;
     try {
-      result = await receiveContent(req, {
+      const result = await receiveContent(req, {
         contentHash,
-        file,
+        file: appender.file,
         start: state.offset,
         maxBytes: plan.maxBytes,
         idleTimeout: normalized.idleTimeout,
+        minRate: normalized.minRate,
         checksum: plan.checksum,
         onInterrupt: (fn) => lease.onInterrupt(fn),
         onCheckpoint: async (durable) => {
-          await store.commit({
-            ...state,
-            length: plan.length ?? state.length,
-            offset: state.offset + durable,
-            updatedAt: Date.now(),
-          });
+          // The last byte of a known length is recorded by the completion itself, in one step.
+          const length = plan.length ?? state.length;
+          if (length !== undefined && state.offset + durable >= length) return;
+          await store.commit({ ...state, length, offset: state.offset + durable, updatedAt: Date.now() });
+          checkpointed = durable;
         },
       });
-    } finally {
-      await file.close();
+      return {
+        outcome: result.outcome,
+        received: result.received,
+        checkpointed,
+        contentHash: result.contentHashed ? contentHash : undefined,
+        appender,
+      };
+    } catch (err) {
+      await appender.close().catch(() => {});
+      await store.settle(state.id).catch(() => {});
+      throw err;
     }
-    const next: UploadState = {
-      ...state,
-      length: plan.length ?? state.length,
-      offset: state.offset + result.received,
-      updatedAt: result.received > 0 || plan.length !== state.length ? Date.now() : state.updatedAt,
-    };
-    if (contentHash !== undefined && result.contentHashed) contentHashes.keep(state.id, next.offset, contentHash);
-    // The data is on stable storage (receiveContent fsynced it); now the offset that covers it.
-    if (next.offset !== state.offset || next.length !== state.length) await store.commit(next);
-    return { state: next, outcome: result.outcome };
   }
 
-  /** Marks `state` complete, runs the completion hook and answers. */
-  async function complete(
-    req: IncomingMessage,
-    res: ServerResponse,
-    protocol: UploadProtocol,
-    state: UploadState,
-    location: string | undefined,
-  ): Promise<void> {
-    const path = store.dataPath(state.id);
+  /** Stores none of a refused request's bytes: the offset it may have checkpointed is taken back first. */
+  async function discardContent(before: UploadState, received: Received): Promise<void> {
+    // Metadata first: a crash between the two leaves a longer file, which reconciliation cuts.
+    if (received.checkpointed > 0) await store.commit(before);
+    await received.appender.truncate(before.offset);
+  }
+
+  /**
+   * Completes `state` in one durable step: every byte is already durable, the data file is exactly the
+   * length, and the digest and `complete` reach the metadata in the same commit, so a crash leaves the
+   * upload either unfinished at its last durable offset or complete, never full and unfinished.
+   */
+  async function completeUpload(state: UploadState, received: Received | undefined): Promise<UploadState> {
+    if (received !== undefined) {
+      const { size } = await received.appender.file.stat();
+      if (size !== state.offset) await received.appender.truncate(state.offset);
+    }
+    const sha256 = received?.contentHash?.digest('base64') ?? (await store.sha256(state.id, state.offset));
     const finished: UploadState = {
       ...state,
       length: state.offset,
       complete: true,
-      sha256: contentHashes.digest(state.id, state.offset) ?? (await store.sha256(state.id)),
+      sha256,
+      ...(hooks.onComplete !== undefined && { completionPending: true }),
       updatedAt: Date.now(),
     };
     await store.commit(finished);
-    let own: UploadHookResponse | undefined;
-    if (hooks.onComplete !== undefined) {
-      const upload: CompletedUpload = {
-        ...describe(finished),
-        path,
-        length: finished.offset,
-        sha256: finished.sha256 ?? '',
-      };
-      const verdict = await hooks.onComplete(req, upload);
-      if (verdict?.moved === true) await store.commit({ ...finished, moved: true });
-      own = verdict?.response;
-    }
-    send(req, res, completedResponse(protocol, finished, location, own));
+    return finished;
   }
 
-  /** Answers after content was received into an upload. */
-  async function afterContent(
+  /**
+   * Runs `onComplete` for a completed upload it has not yet returned for, then records what it said
+   * (and that it ran). A crash or a throwing hook leaves it pending: the next request runs it again.
+   */
+  async function runCompletionHook(req: IncomingMessage, state: UploadState): Promise<UploadHookResponse | undefined> {
+    if (hooks.onComplete === undefined || state.completionPending !== true) return undefined;
+    const length = state.length ?? state.offset;
+    const upload: CompletedUpload = {
+      ...describe(state),
+      path: store.dataPath(state.id),
+      length,
+      sha256: state.sha256 ?? '',
+    };
+    const verdict = await hooks.onComplete(req, upload);
+    const servedType = verdict?.contentType;
+    if (servedType !== undefined && (typeof servedType !== 'string' || !isMediaType(servedType))) {
+      throw new TypeError(`onComplete returned contentType ${JSON.stringify(servedType)}, not a media type`);
+    }
+    const { completionPending: _pending, ...ran } = state;
+    await store.commit({
+      ...ran,
+      ...(verdict?.moved === true && { moved: true }),
+      ...(servedType !== undefined && { servedType }),
+    });
+    return verdict?.response;
+  }
+
+  /**
+   * Stores the content of a creation (`location` set) or an append, then answers as the protocol
+   * decides ({@link judgeContent}): progress, completion, a refusal whose bytes are kept, discarded or
+   * deactivated, or nothing when the client is gone. The data file never keeps bytes past the offset.
+   */
+  async function storeContent(
     req: IncomingMessage,
     res: ServerResponse,
     protocol: UploadProtocol,
-    state: UploadState,
-    outcome: BodyOutcome,
-    completes: boolean,
-    creation: string | undefined,
+    lease: UploadLease,
+    before: UploadState,
+    plan: AppendPlan | CreationPlan,
+    location: string | undefined,
   ): Promise<void> {
-    if (outcome !== 'complete') {
-      // tus: an upload is complete once its offset reaches its length, however the request that brought
-      // the last byte ended; a client that then sees offset = length in a HEAD sends nothing more.
-      const allIn = state.length !== undefined && state.offset === state.length;
-      if (protocol.kind === 'tus' && allIn && outcome !== 'checksum-mismatch' && outcome !== 'too-large') {
-        return complete(req, res, protocol, state, creation);
-      }
-      if (outcome === 'taken-over' || outcome === 'aborted') return; // the connection is gone
-      const pastLength = outcome === 'too-large' && state.length !== undefined && state.length <= normalized.maxSize;
-      if (pastLength && protocol.kind === 'draft') {
-        // Draft -05: stop at the length and answer 400. From -08 on: reject, mark the upload resource
-        // invalid and reject any further interaction with it.
-        if (protocol.version === 6) return send(req, res, lengthMismatchResponse(protocol));
-        await store.deactivate(state.id);
-      }
-      send(req, res, bodyFailureResponse(protocol, outcome, state, limits()));
-      return;
+    const received = await receiveInto(req, lease, before, plan);
+    if (received === undefined) {
+      await store.deactivate(before.id);
+      return send(req, res, missingResponse(protocol, 'expired'));
     }
-    if (protocol.kind === 'tus') {
-      // tus: complete when the offset reaches the length; a creation keeps its Location.
-      if (state.length !== undefined && state.offset === state.length) {
-        return complete(req, res, protocol, state, creation);
-      }
-    } else if (completes) {
-      // Draft "Upload-Complete: ?1": complete once all content is in, and only at the recorded length.
-      if (state.length !== undefined && state.length !== state.offset) {
-        send(req, res, lengthMismatchResponse(protocol));
-        return;
-      }
-      return complete(req, res, protocol, state, creation);
-    }
-    send(
-      req,
-      res,
-      creation === undefined
-        ? appendedResponse(protocol, state, limits())
-        : createdResponse(protocol, state, creation, limits()),
+    const length = plan.length ?? before.length;
+    const offset = before.offset + received.received;
+    const verdict = judgeContent(
+      protocol,
+      {
+        outcome: received.outcome,
+        before,
+        offset,
+        length,
+        completes: plan.completes,
+        creation: location !== undefined,
+      },
+      limits(),
     );
+    const changed = offset !== before.offset || length !== before.length;
+    let after: UploadState = { ...before, length, offset, updatedAt: changed ? Date.now() : before.updatedAt };
+    try {
+      const bytes = verdict.kind === 'refuse' ? verdict.bytes : 'keep';
+      if (bytes === 'discard') {
+        await discardContent(before, received);
+        after = before;
+      } else if (bytes === 'deactivate') {
+        await store.deactivate(before.id);
+      } else if (verdict.kind === 'complete') {
+        after = await completeUpload(after, received);
+      } else {
+        if (changed) await store.commit(after);
+        if (received.contentHash !== undefined) contentHashes.keep(before.id, offset, received.contentHash);
+      }
+    } catch (err) {
+      await store.settle(before.id).catch(() => {});
+      throw err;
+    } finally {
+      await received.appender.close();
+    }
+    if (verdict.forget) await store.remove(before.id);
+    switch (verdict.kind) {
+      case 'complete': {
+        const own = await runCompletionHook(req, after);
+        return send(req, res, completedResponse(protocol, after, location, own));
+      }
+      case 'progress':
+        return send(
+          req,
+          res,
+          location === undefined
+            ? appendedResponse(protocol, after, limits())
+            : createdResponse(protocol, after, location, limits()),
+        );
+      case 'interrupted':
+        return; // the connection is gone
+      case 'refuse':
+        return send(req, res, verdict.response);
+    }
   }
 
-  async function create(
+  /** POST on the endpoint: tus creation (with upload) or draft upload creation. */
+  async function createUpload(
     req: IncomingMessage,
     res: ServerResponse,
     protocol: UploadProtocol,
@@ -340,45 +407,56 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     if (plan.kind === 'refuse') return send(req, res, plan.response);
     // Found out before anything is created: a body another layer read is never stored short.
     if (plan.withContent && hasUnreadContent(req) && bodyAlreadyConsumed(req)) throw new ConsumedBodyError();
-    let data = {};
-    if (hooks.beforeCreate !== undefined) {
-      const verdict = await hooks.beforeCreate(req, {
+    if (store.unfinishedCount + creating >= normalized.maxUploads)
+      return send(req, res, tooManyUploadsResponse(protocol));
+    creating += 1;
+    let state: UploadState;
+    try {
+      let data = {};
+      if (hooks.beforeCreate !== undefined) {
+        const verdict = await hooks.beforeCreate(req, {
+          length: plan.length,
+          metadata: plan.metadata,
+          contentType: plan.contentType,
+          fileName: plan.fileName,
+          protocol: protocol.kind,
+        });
+        if (verdict !== undefined && 'refuse' in verdict) return send(req, res, hookResponse(protocol, verdict.refuse));
+        if (verdict !== undefined && 'data' in verdict && verdict.data !== undefined) data = verdict.data;
+      }
+      const now = Date.now();
+      state = {
+        id: newUploadId(),
+        protocol: protocol.kind,
         length: plan.length,
+        offset: 0,
+        complete: false,
         metadata: plan.metadata,
         contentType: plan.contentType,
         fileName: plan.fileName,
-        protocol: protocol.kind,
-      });
-      if (verdict !== undefined && 'refuse' in verdict) return send(req, res, hookResponse(protocol, verdict.refuse));
-      if (verdict !== undefined && 'data' in verdict && verdict.data !== undefined) data = verdict.data;
-    }
-    const now = Date.now();
-    const id = newUploadId();
-    let state: UploadState = {
-      id,
-      protocol: protocol.kind,
-      length: plan.length,
-      offset: 0,
-      complete: false,
-      metadata: plan.metadata,
-      contentType: plan.contentType,
-      fileName: plan.fileName,
-      data,
-      createdAt: now,
-      updatedAt: now,
-    };
-    const lease = await locks.acquire(id);
-    try {
+        data,
+        createdAt: now,
+        updatedAt: now,
+      };
       await store.create(state);
-      const location = `${prefix}/${id}`;
-      let outcome: BodyOutcome = 'complete';
-      if (plan.withContent)
-        ({ state, outcome } = await receive(req, lease, state, {
-          maxBytes: plan.maxBytes,
-          checksum: plan.checksum,
-          length: plan.length,
-        }));
-      await afterContent(req, res, protocol, state, outcome, plan.completes, location);
+    } finally {
+      creating -= 1;
+    }
+    const lease = await locks.acquire(state.id);
+    try {
+      const location = uploadLocation(prefix, state.id);
+      if (plan.withContent) return await storeContent(req, res, protocol, lease, state, plan, location);
+      // tus: an upload of length 0 is complete as soon as it exists (tus-js-client sends no PATCH for it).
+      if (completionDue(state, false) === undefined) {
+        return send(req, res, createdResponse(protocol, state, location, limits()));
+      }
+      const finished = await completeUpload(state, undefined);
+      const own = await runCompletionHook(req, finished);
+      send(req, res, completedResponse(protocol, finished, location, own));
+    } catch (err) {
+      // A creation that failed leaves no upload behind: its client never learned the URL.
+      await store.remove(state.id).catch(() => {});
+      throw err;
     } finally {
       lease.release();
     }
@@ -388,17 +466,18 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     if (state.moved) return send(req, res, plainText(404, 'Not Found'));
     const headers: Record<string, string> = {
       'cache-control': 'no-cache',
-      'x-content-type-options': 'nosniff',
+      ...INERT_DOWNLOAD_HEADERS,
       'content-disposition': contentDisposition(state.fileName ?? state.id),
     };
     // RFC 9530: the digest of the whole representation, so a client can check what it assembled.
     if (state.sha256 !== undefined) headers['repr-digest'] = `sha-256=:${state.sha256}:`;
-    const contentType =
-      state.contentType !== undefined && MEDIA_TYPE.test(state.contentType)
-        ? state.contentType
-        : 'application/octet-stream';
+    const contentType = state.servedType ?? downloadContentType(state.contentType, normalized.downloadTypes);
     const representation = await openFile(store.dataPath(state.id), { followSymlinks: false, contentType, headers });
     try {
+      // The stored length says what the upload is, never the file's size: a file that differs is not served.
+      if (representation.size !== state.offset) {
+        throw new Error(`upload ${state.id}: the data file holds ${representation.size} bytes, not ${state.offset}`);
+      }
       serveRepresentation(req, res, representation);
     } catch (err) {
       await closeRepresentation(representation);
@@ -406,6 +485,64 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     }
   }
 
+  /**
+   * The upload `id` for a request that has passed its protocol checks: the stored state once the
+   * `onRequest` hook accepted it (and a pending completion hook ran), or undefined when answered here
+   * (unknown, expired, lost, refused). Takes no lock except to remove an expired upload no one holds.
+   */
+  async function findUpload(
+    req: IncomingMessage,
+    res: ServerResponse,
+    protocol: UploadProtocol | undefined,
+    id: string,
+  ): Promise<UploadState | undefined> {
+    const missing = (reason: 'unknown' | 'expired'): undefined => {
+      send(req, res, protocol === undefined ? missingWithoutProtocol(reason) : missingResponse(protocol, reason));
+      return undefined;
+    };
+    const stored = UPLOAD_ID.test(id) ? await store.load(id) : undefined;
+    if (stored === undefined) return missing('unknown');
+    if (stored.kind === 'lost') return missing('expired');
+    if (isExpired(stored.state, limits())) {
+      if (!locks.busy(id)) await removeIfExpired(id);
+      return missing('expired');
+    }
+    if (hooks.onRequest !== undefined) {
+      const verdict = await hooks.onRequest(req, describe(stored.state));
+      if (verdict !== undefined && 'refuse' in verdict) {
+        send(req, res, hookResponse(protocol, verdict.refuse));
+        return undefined;
+      }
+    }
+    if (stored.state.completionPending !== true) return stored.state;
+    const lease = await locks.acquire(id);
+    try {
+      const current = await store.load(id);
+      if (current?.kind !== 'present') return missing(current === undefined ? 'unknown' : 'expired');
+      await runCompletionHook(req, current.state);
+      const after = await store.load(id);
+      return after?.kind === 'present' ? after.state : missing('unknown');
+    } finally {
+      lease.release();
+    }
+  }
+
+  async function removeIfExpired(id: string): Promise<void> {
+    const lease = await locks.acquire(id);
+    try {
+      const current = await store.load(id);
+      if (current?.kind === 'present' && isExpired(current.state, limits())) await store.remove(id);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /**
+   * HEAD, GET, PATCH or DELETE on an upload. Every check (the fields, the content type, the offset, the
+   * `onRequest` hook) comes first; only a request that passed them all takes the lock, which ends a
+   * request still receiving content for the upload (the draft's take-over). The state is then read
+   * again, settled by that take-over, and the request checked against it.
+   */
   async function onUpload(
     req: IncomingMessage,
     res: ServerResponse,
@@ -432,52 +569,35 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
       });
       return true;
     }
-    // Only an id of the strict pattern ever reaches the lock table or the file system.
-    if (!UPLOAD_ID.test(id)) return (send(req, res, missingResponse(protocol, 'unknown')), true);
     if (method === 'PATCH' && hasUnreadContent(req) && bodyAlreadyConsumed(req)) throw new ConsumedBodyError();
-    // A newer request takes the upload over from one still receiving content (the draft's concurrency advice).
+    const found = await findUpload(req, res, protocol, id);
+    if (found === undefined) return true;
+    if (method === 'GET' && found.complete) {
+      await download(req, res, found);
+      return true;
+    }
+    const refused = requestRefusal(method, protocol, req.headers, found, limits());
+    if (refused !== undefined) return (send(req, res, refused), true);
+    // Only now may the request take the upload over from one still receiving content.
     const lease = await locks.acquire(id);
     try {
-      const stored = store.get(id);
-      if (stored === undefined) return (send(req, res, missingResponse(protocol, 'unknown')), true);
-      if (stored.kind === 'lost') return (send(req, res, missingResponse(protocol, 'expired')), true);
+      const stored = await store.load(id);
+      if (stored?.kind !== 'present' || isExpired(stored.state, limits())) {
+        return (send(req, res, missingResponse(protocol, stored === undefined ? 'unknown' : 'expired')), true);
+      }
       const state = stored.state;
-      if (isExpired(state, limits())) {
-        await store.remove(id);
-        return (send(req, res, missingResponse(protocol, 'expired')), true);
-      }
-      if (hooks.onRequest !== undefined) {
-        const verdict = await hooks.onRequest(req, describe(state));
-        if (verdict !== undefined && 'refuse' in verdict)
-          return (send(req, res, hookResponse(protocol, verdict.refuse)), true);
-      }
-      if (method === 'GET' && state.complete) {
-        await download(req, res, state);
-        return true;
-      }
       if (method === 'HEAD' || method === 'GET') {
         send(req, res, offsetResponse(protocol, req.headers, state, limits()));
-        return true;
-      }
-      if (method === 'DELETE') {
-        const bad = terminationCheck(protocol, req.headers);
-        if (bad !== undefined) return (send(req, res, bad), true);
+      } else if (method === 'DELETE') {
         await store.remove(id);
         await hooks.onTerminate?.(req, describe(state));
         send(req, res, terminatedResponse(protocol));
-        return true;
+      } else {
+        // Checked again against the offset the take-over settled (a 409 names it).
+        const plan = planAppend(protocol, req.headers, state, limits());
+        if (plan.kind === 'refuse') send(req, res, plan.response);
+        else await storeContent(req, res, protocol, lease, state, plan, undefined);
       }
-      const plan = planAppend(protocol, req.headers, state, limits());
-      if (plan.kind === 'refuse') return (send(req, res, plan.response), true);
-      if (state.complete) {
-        // tus: a finished upload takes no more bytes; an empty append at its end changes nothing.
-        const response = hasUnreadContent(req)
-          ? bodyFailureResponse(protocol, 'too-large', state, limits())
-          : appendedResponse(protocol, state, limits());
-        return (send(req, res, response), true);
-      }
-      const received = await receive(req, lease, state, plan);
-      await afterContent(req, res, protocol, received.state, received.outcome, plan.completes, undefined);
       return true;
     } finally {
       lease.release();
@@ -486,17 +606,10 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
 
   /** GET or HEAD with no protocol field: the download of a finished upload, never a take-over. */
   async function downloadWithoutProtocol(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
-    const stored = UPLOAD_ID.test(id) ? store.get(id) : undefined;
-    const state = stored?.kind === 'present' && !isExpired(stored.state, limits()) ? stored.state : undefined;
-    if (state !== undefined && hooks.onRequest !== undefined) {
-      const verdict = await hooks.onRequest(req, describe(state));
-      if (verdict !== undefined && 'refuse' in verdict) return send(req, res, hookResponse(undefined, verdict.refuse));
-    }
-    if (state === undefined || !state.complete) {
-      // An unfinished upload has no representation yet; a lost or expired one has none any more.
-      const gone = stored?.kind === 'lost' || (stored?.kind === 'present' && state === undefined);
-      return send(req, res, plainText(gone ? 410 : 404, gone ? 'Gone' : 'Not Found'));
-    }
+    const state = await findUpload(req, res, undefined, id);
+    if (state === undefined) return;
+    // An unfinished upload has no representation yet.
+    if (!state.complete) return send(req, res, plainText(404, 'Not Found'));
     await download(req, res, state);
   }
 
@@ -507,8 +620,10 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     const prefix = target.prefix.replace(/\/+$/, '');
     if (path === '' || path === '/') {
       if (method === 'OPTIONS') {
+        const response = discoveryResponse(req.headers, limits());
+        if (response === undefined) return false; // a CORS preflight, for the CORS layer
         await ready;
-        send(req, res, optionsResponse(limits(), choice.kind === 'draft' ? choice.version : 8));
+        send(req, res, response);
         return true;
       }
       if (choice.kind === 'none') return false;
@@ -525,7 +640,7 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
         return true;
       }
       await ready;
-      await create(req, res, choice, prefix);
+      await createUpload(req, res, choice, prefix);
       return true;
     }
     const match = /^\/([^/]+)$/.exec(path);
@@ -541,4 +656,9 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
     close: () => clearInterval(timer),
     options: normalized,
   };
+}
+
+/** An unknown (404) or expired or lost (410) upload, asked for without a protocol field. */
+function missingWithoutProtocol(reason: 'unknown' | 'expired'): ReturnType<typeof plainText> {
+  return reason === 'expired' ? plainText(410, 'Gone') : plainText(404, 'Not Found');
 }

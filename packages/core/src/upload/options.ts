@@ -62,6 +62,20 @@ export interface UploadCreation {
 /** A hook's verdict: nothing (go on), or a refusal with the response to send instead. */
 export type HookRefusal = { readonly refuse: UploadHookResponse } | undefined | void;
 
+/** What `onComplete` may say about a finished upload. */
+export interface UploadCompletion {
+  /** The hook moved the file away: a later GET answers 404. */
+  readonly moved?: boolean;
+  /** The final response (the draft: what the targeted resource would have answered). */
+  readonly response?: UploadHookResponse;
+  /**
+   * The Content-Type to serve the upload with from now on, instead of the safe one chosen from the
+   * uploader's declaration: for an app that has checked the bytes (`'text/html; charset=utf-8'` for a
+   * sanitised page). `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox` stay.
+   */
+  readonly contentType?: string;
+}
+
 /** Hooks, each optional; they may be async. A hook that throws makes the request fail with that error. */
 export interface UploadHooks {
   /** Before an upload is created: refuse it, or attach `data` (such as the owner) to it. */
@@ -78,11 +92,7 @@ export interface UploadHooks {
   onComplete?: (
     req: IncomingMessage,
     upload: CompletedUpload,
-  ) =>
-    | { readonly moved?: boolean; readonly response?: UploadHookResponse }
-    | undefined
-    | void
-    | Promise<{ readonly moved?: boolean; readonly response?: UploadHookResponse } | undefined | void>;
+  ) => UploadCompletion | undefined | void | Promise<UploadCompletion | undefined | void>;
   /** After an upload was terminated (DELETE) and its files removed. */
   onTerminate?: (req: IncomingMessage, upload: UploadDescription) => void | Promise<void>;
 }
@@ -99,6 +109,30 @@ export interface ResumableUploadOptions extends UploadHooks {
   sweepInterval?: number | string;
   /** A request body that sends nothing for this long is ended, its bytes kept: ms or a duration string (default `'30s'`). */
   idleTimeout?: number | string;
+  /**
+   * The slowest average rate a body may keep, in bytes per second (a number or a size string such as
+   * `'1 KiB'`; default `'1 KiB'`); `false` for none. After the first `idleTimeout`, a body must have
+   * brought this many bytes for every further second, else it is ended with 408 and its bytes kept: a
+   * client trickling a byte just under `idleTimeout` cannot hold a request open for ever.
+   */
+  minRate?: number | string | false;
+  /**
+   * The most bytes of description a client may store with an upload: the `Upload-Metadata` field, and for
+   * the draft the `Content-Type` and `Content-Disposition` kept with it (bytes or a size string; default
+   * `'4 KiB'`). A larger creation gets 431.
+   */
+  maxMetadataSize?: number | string;
+  /**
+   * The most unfinished uploads at once (default 10,000); a creation beyond gets 503 with `Retry-After`.
+   * Finished uploads do not count: their state is read from disk when asked for.
+   */
+  maxUploads?: number;
+  /**
+   * Media types (`'image/svg+xml'`) a finished upload is downloaded with as its uploader declared them,
+   * beyond the built-in safe list (images, sound, video, plain text, PDF, archives); any other declared
+   * type is served as `application/octet-stream` (default: none).
+   */
+  downloadTypes?: readonly string[];
 }
 
 /** {@link ResumableUploadOptions} after validation. */
@@ -109,6 +143,12 @@ export interface NormalizedUploadOptions {
   readonly expiresAfter: number | undefined;
   readonly sweepInterval: number;
   readonly idleTimeout: number;
+  /** Bytes per second, or undefined for no minimum. */
+  readonly minRate: number | undefined;
+  readonly maxMetadataSize: number;
+  readonly maxUploads: number;
+  /** Lowercased media types added to the safe download list. */
+  readonly downloadTypes: ReadonlySet<string>;
   readonly hooks: UploadHooks;
 }
 
@@ -118,6 +158,10 @@ const KNOWN = new Set([
   'expiresAfter',
   'sweepInterval',
   'idleTimeout',
+  'minRate',
+  'maxMetadataSize',
+  'maxUploads',
+  'downloadTypes',
   'beforeCreate',
   'onRequest',
   'onComplete',
@@ -158,6 +202,35 @@ function duration(name: string, value: unknown): number {
   return millis;
 }
 
+function positiveSize(name: string, value: unknown, unit: string): number {
+  const bytes = typeof value === 'number' || typeof value === 'string' ? parseSize(value) : undefined;
+  if (bytes === undefined || bytes <= 0) {
+    const example = unit === '' ? "'4 KiB'" : "'1 KiB'";
+    throw new TypeError(
+      `${name} must be a positive number of bytes${unit === '' ? '' : ` ${unit}`} or a size string such as ${example}`,
+    );
+  }
+  return bytes;
+}
+
+function count(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive integer`);
+  }
+  return value;
+}
+
+const BARE_MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+function mediaTypeList(name: string, value: unknown): ReadonlySet<string> {
+  const list = Array.isArray(value) ? (value as unknown[]) : undefined;
+  const types = list?.map((type) => (typeof type === 'string' ? type.toLowerCase() : ''));
+  if (types === undefined || !types.every((type) => BARE_MEDIA_TYPE.test(type))) {
+    throw new TypeError(`${name} must be an array of media types without parameters, such as ['image/svg+xml']`);
+  }
+  return new Set(types);
+}
+
 /** Validates `options` once and fills in the defaults; throws a `TypeError` naming the first bad option. */
 export function normalizeUploadOptions(options: ResumableUploadOptions): NormalizedUploadOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -184,10 +257,14 @@ export function normalizeUploadOptions(options: ResumableUploadOptions): Normali
   });
   return {
     directory: options.directory,
+    downloadTypes: mediaTypeList('downloadTypes', options.downloadTypes ?? []),
     maxSize,
     expiresAfter,
     sweepInterval: duration('sweepInterval', options.sweepInterval ?? '1h'),
     idleTimeout: duration('idleTimeout', options.idleTimeout ?? '30s'),
+    minRate: options.minRate === false ? undefined : positiveSize('minRate', options.minRate ?? '1 KiB', 'per second'),
+    maxMetadataSize: positiveSize('maxMetadataSize', options.maxMetadataSize ?? '4 KiB', ''),
+    maxUploads: count('maxUploads', options.maxUploads ?? 10_000),
     hooks,
   };
 }

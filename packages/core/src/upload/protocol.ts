@@ -11,6 +11,7 @@ import {
   type ChecksumAlgorithm,
   formatLimits,
   formatUploadMetadata,
+  isMediaType,
   mediaType,
   parseStructuredBoolean,
   parseStructuredInteger,
@@ -45,6 +46,8 @@ export type ProtocolChoice =
   | UploadProtocol
   | { readonly kind: 'unsupported-tus' }
   | { readonly kind: 'unsupported-draft' }
+  /** tus fields (`Upload-Offset`, `Upload-Length`, `application/offset+octet-stream`…) without `Tus-Resumable`. */
+  | { readonly kind: 'unversioned-tus' }
   | { readonly kind: 'none' };
 
 /** A response as data: status, lowercase headers, and a body (empty when absent). */
@@ -75,7 +78,72 @@ export interface UploadState {
   readonly sha256?: string | undefined;
   /** The completion hook moved the file away. */
   readonly moved?: boolean | undefined;
+  /** The Content-Type the completion hook chose to serve the upload with (the app vouches for it). */
+  readonly servedType?: string | undefined;
+  /**
+   * Complete, but `onComplete` has not yet returned for it (a crash or a throwing hook in between): the
+   * next request for the upload runs the hook before anything else.
+   */
+  readonly completionPending?: boolean | undefined;
 }
+
+/**
+ * Media types a finished upload is served with as its uploader declared them: images, sound, video,
+ * plain text and archives, none of which a browser runs as script, style or a document of our origin
+ * (with `X-Content-Type-Options: nosniff`, a `<script>` or stylesheet of another type is refused).
+ * HTML, SVG, XML, JavaScript, CSS, JSON and WebAssembly are not among them.
+ */
+export const SAFE_DOWNLOAD_TYPES: readonly string[] = [
+  'application/gzip',
+  'application/octet-stream',
+  'application/pdf',
+  'application/x-7z-compressed',
+  'application/x-tar',
+  'application/zip',
+  'audio/aac',
+  'audio/flac',
+  'audio/mp4',
+  'audio/mpeg',
+  'audio/ogg',
+  'audio/opus',
+  'audio/wav',
+  'audio/webm',
+  'image/avif',
+  'image/bmp',
+  'image/gif',
+  'image/heic',
+  'image/jpeg',
+  'image/png',
+  'image/tiff',
+  'image/webp',
+  'text/csv',
+  'text/plain',
+  'video/mp4',
+  'video/mpeg',
+  'video/ogg',
+  'video/quicktime',
+  'video/webm',
+  'video/x-matroska',
+];
+
+const SAFE_TYPES = new Set(SAFE_DOWNLOAD_TYPES);
+
+/**
+ * The Content-Type a finished upload is downloaded with: its declared media type (lowercased, without
+ * parameters) when it is on the safe list or among the app's `extra` types, else
+ * `application/octet-stream`. The uploader never chooses what a browser executes on our origin.
+ */
+export function downloadContentType(declared: string | undefined, extra: ReadonlySet<string>): string {
+  const type = declared !== undefined && isMediaType(declared) ? mediaType(declared) : undefined;
+  return type !== undefined && (SAFE_TYPES.has(type) || extra.has(type)) ? type : 'application/octet-stream';
+}
+
+/** The fields that keep a finished upload's download inert whatever its type: no sniffing, no scripts, no plugins. */
+export const INERT_DOWNLOAD_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  // A sandboxed document runs no script and has an opaque origin, should the download ever be rendered.
+  'content-security-policy': 'sandbox',
+};
 
 /** The limits and clock the decisions depend on. */
 export interface UploadLimits {
@@ -84,6 +152,44 @@ export interface UploadLimits {
   readonly expiresAfter: number | undefined;
   /** The current time, epoch ms. */
   readonly now: number;
+  /**
+   * The most bytes of client-chosen description a creation may store: `Upload-Metadata`, and for the
+   * draft `Content-Type` and `Content-Disposition` (undefined: no bound beyond the header size).
+   */
+  readonly maxMetadataSize?: number | undefined;
+}
+
+/** The bytes of a creation's fields that are kept with the upload and echoed back. */
+function descriptionSize(protocol: UploadProtocol, headers: IncomingHttpHeaders): number {
+  const fields =
+    protocol.kind === 'tus' ? ['upload-metadata'] : ['upload-metadata', 'content-type', 'content-disposition'];
+  let size = 0;
+  for (const name of fields) {
+    const value = headers[name];
+    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value])
+      size += Buffer.byteLength(item);
+  }
+  return size;
+}
+
+/**
+ * 431 for a creation whose description is larger than `maxMetadataSize`: RFC 6585 §5 allows it when a
+ * single field is at fault, and the client learns that a smaller one may succeed.
+ */
+function descriptionTooLarge(
+  protocol: UploadProtocol,
+  headers: IncomingHttpHeaders,
+  limits: UploadLimits,
+): Refusal | undefined {
+  const max = limits.maxMetadataSize;
+  if (max === undefined || descriptionSize(protocol, headers) <= max) return undefined;
+  return refuse(refusal(protocol, 431, `Upload-Metadata and the fields kept with it exceed ${max} bytes`));
+}
+
+/** 503 with Retry-After for a creation while as many unfinished uploads as allowed exist. */
+export function tooManyUploadsResponse(protocol: UploadProtocol): UploadResponse {
+  const response = refusal(protocol, 503, 'Too many unfinished uploads; try again later');
+  return { ...response, headers: { ...response.headers, 'retry-after': '60' } };
 }
 
 /** A tus checksum to verify over the request content. */
@@ -97,11 +203,43 @@ export function detectProtocol(headers: IncomingHttpHeaders): ProtocolChoice {
   const tus = headers['tus-resumable'];
   if (tus !== undefined) return single(tus) === TUS_VERSION ? { kind: 'tus' } : { kind: 'unsupported-tus' };
   const interop = headers['upload-draft-interop-version'];
-  if (interop === undefined) return { kind: 'none' };
+  if (interop === undefined) return carriesTusFields(headers) ? { kind: 'unversioned-tus' } : { kind: 'none' };
+  return draftVersion(interop);
+}
+
+function draftVersion(interop: string | string[]): ProtocolChoice {
   const version = parseStructuredInteger(interop);
   return (DRAFT_INTEROP_VERSIONS as readonly number[]).includes(version ?? -1)
     ? { kind: 'draft', version: version as DraftInteropVersion }
     : { kind: 'unsupported-draft' };
+}
+
+/** Fields only a tus request sends; `Upload-Complete` or `application/partial-upload` make it the draft's instead. */
+const TUS_FIELDS = ['upload-offset', 'upload-length', 'upload-defer-length', 'upload-metadata', 'upload-checksum'];
+
+/**
+ * A request shaped like tus whose client left out `Tus-Resumable`: tus 1.0.0 requires the field on every
+ * request but OPTIONS and answers its absence like an unsupported version (tusd and @tus/server do so).
+ */
+function carriesTusFields(headers: IncomingHttpHeaders): boolean {
+  const type = mediaType(headers['content-type']);
+  if (headers['upload-complete'] !== undefined || type === 'application/partial-upload') return false;
+  return type === 'application/offset+octet-stream' || TUS_FIELDS.some((name) => headers[name] !== undefined);
+}
+
+/**
+ * OPTIONS on the endpoint: the capabilities of both protocols, or undefined for a CORS preflight (it
+ * carries `Access-Control-Request-Method`), which belongs to the CORS layer, not to us (Fetch §3.2.2).
+ * tus: OPTIONS is the one request whose `Tus-Resumable` the server ignores. The draft: an interop
+ * version we do not speak is refused as on every other method, so a client never reads limits in a
+ * dialect it did not ask for.
+ */
+export function discoveryResponse(headers: IncomingHttpHeaders, limits: UploadLimits): UploadResponse | undefined {
+  if (headers['access-control-request-method'] !== undefined) return undefined;
+  const interop = headers['upload-draft-interop-version'];
+  const choice = interop === undefined ? undefined : draftVersion(interop);
+  if (choice !== undefined && choice.kind !== 'draft') return unsupportedProtocol(choice);
+  return optionsResponse(limits, choice?.kind === 'draft' ? choice.version : 8);
 }
 
 /** Whether the upload has expired (only unfinished uploads expire). */
@@ -176,8 +314,29 @@ export function uploadLimit(version: DraftInteropVersion, limits: UploadLimits, 
 /** The answer to a request whose protocol version is not spoken. */
 export function unsupportedProtocol(choice: ProtocolChoice): UploadResponse {
   // tus 1.0.0 "Tus-Version": 412 with the versions we speak.
-  if (choice.kind === 'unsupported-tus') return text(412, 'Unsupported tus version', { 'tus-version': TUS_VERSION });
+  // tus 1.0.0 "Tus-Resumable": a version we do not speak, or none on a tus request, is a 412 with the
+  // versions we speak; our own Tus-Resumable goes on every tus response but OPTIONS.
+  const versions = { ...TUS_HEADERS, 'tus-version': TUS_VERSION };
+  if (choice.kind === 'unsupported-tus') return text(412, 'Unsupported tus version', versions);
+  if (choice.kind === 'unversioned-tus') return text(412, 'Tus-Resumable is required', versions);
   return text(400, `Unsupported Upload-Draft-Interop-Version; supported: ${DRAFT_INTEROP_VERSIONS.join(', ')}`);
+}
+
+/**
+ * The URL of upload `id` under the mount `prefix`, as a path-absolute reference: whatever an adapter
+ * passed as the prefix, only its path is kept, so an absolute-form request target (`POST
+ * http://evil.example/files`) never puts another origin into Location, and `//host` never starts it.
+ */
+export function uploadLocation(prefix: string, id: string): string {
+  let path = prefix;
+  if (!path.startsWith('/')) {
+    try {
+      path = new URL(path).pathname;
+    } catch {
+      path = '';
+    }
+  }
+  return `${path.replace(/^\/+/, '/').replace(/\/+$/, '')}/${id}`;
 }
 
 /** OPTIONS on the upload endpoint: every capability of both protocols. */
@@ -265,6 +424,8 @@ export function planCreation(
   limits: UploadLimits,
 ): CreationPlan | Refusal {
   const declaredContent = contentLength(headers);
+  const tooLarge = descriptionTooLarge(protocol, headers, limits);
+  if (tooLarge !== undefined) return tooLarge;
   if (protocol.kind === 'tus') {
     const deferred = headers['upload-defer-length'];
     const length = parseTusInteger(headers['upload-length']);
@@ -442,52 +603,74 @@ export function planAppend(
   upload: UploadState,
   limits: UploadLimits,
 ): AppendPlan | Refusal {
+  if (protocol.kind === 'tus') return planTusAppend(protocol, headers, upload, limits);
+  const plan = planDraftAppend(protocol, headers, upload, limits);
+  // Draft -05: every response to an append on an active upload, success or failure, states its offset.
+  return plan.kind === 'refuse' && protocol.version === 6 ? refuse(withOffset(plan.response, upload.offset)) : plan;
+}
+
+function withOffset(response: UploadResponse, offset: number): UploadResponse {
+  return { ...response, headers: { ...response.headers, 'upload-offset': String(offset) } };
+}
+
+function planTusAppend(
+  protocol: UploadProtocol,
+  headers: IncomingHttpHeaders,
+  upload: UploadState,
+  limits: UploadLimits,
+): AppendPlan | Refusal {
   const declaredContent = contentLength(headers);
-  if (protocol.kind === 'tus') {
-    // tus PATCH: Content-Type application/offset+octet-stream, else 415.
-    if (mediaType(headers['content-type']) !== 'application/offset+octet-stream') {
-      return refuse(refusal(protocol, 415, 'Content-Type must be application/offset+octet-stream'));
-    }
-    const offset = parseTusInteger(headers['upload-offset']);
-    if (offset === undefined) return refuse(refusal(protocol, 400, 'Invalid or missing Upload-Offset'));
-    // tus PATCH: an Upload-Offset other than the resource's gets 409.
-    if (offset !== upload.offset) {
-      const response = refusal(protocol, 409, 'Upload-Offset does not match the upload');
-      return refuse({ ...response, headers: { ...response.headers, 'upload-offset': String(upload.offset) } });
-    }
-    let length = upload.length;
-    if (headers['upload-length'] !== undefined) {
-      const given = parseTusInteger(headers['upload-length']);
-      // creation-defer-length: the length is set once, by a PATCH, and never changes afterwards.
-      if (given === undefined || (length !== undefined && given !== length) || given < upload.offset) {
-        return refuse(refusal(protocol, 400, 'Invalid Upload-Length'));
-      }
-      if (given > limits.maxSize) return refuse(refusal(protocol, 413, 'Upload-Length exceeds Tus-Max-Size'));
-      length = given;
-    }
-    const checksum = parseUploadChecksum(headers['upload-checksum']);
-    if (checksum === 'invalid') return refuse(refusal(protocol, 400, 'Invalid Upload-Checksum'));
-    if (checksum === 'unsupported') return refuse(refusal(protocol, 400, 'Unsupported checksum algorithm'));
-    const maxBytes = Math.min(length ?? limits.maxSize, limits.maxSize) - upload.offset;
-    if (declaredContent !== undefined && declaredContent > maxBytes)
-      return refuse(refusal(protocol, 413, 'Content exceeds the upload length'));
-    return { kind: 'append', start: upload.offset, maxBytes, length, completes: false, checksum };
+  // tus PATCH: Content-Type application/offset+octet-stream, else 415.
+  if (mediaType(headers['content-type']) !== 'application/offset+octet-stream') {
+    return refuse(refusal(protocol, 415, 'Content-Type must be application/offset+octet-stream'));
   }
+  const offset = parseTusInteger(headers['upload-offset']);
+  if (offset === undefined) return refuse(refusal(protocol, 400, 'Invalid or missing Upload-Offset'));
+  // tus PATCH: an Upload-Offset other than the resource's gets 409.
+  if (offset !== upload.offset) {
+    return refuse(withOffset(refusal(protocol, 409, 'Upload-Offset does not match the upload'), upload.offset));
+  }
+  let length = upload.length;
+  if (headers['upload-length'] !== undefined) {
+    const given = parseTusInteger(headers['upload-length']);
+    // creation-defer-length: the length is set once, by a PATCH, and never changes afterwards.
+    if (given === undefined || (length !== undefined && given !== length) || given < upload.offset) {
+      return refuse(refusal(protocol, 400, 'Invalid Upload-Length'));
+    }
+    if (given > limits.maxSize) return refuse(refusal(protocol, 413, 'Upload-Length exceeds Tus-Max-Size'));
+    length = given;
+  }
+  const checksum = parseUploadChecksum(headers['upload-checksum']);
+  if (checksum === 'invalid') return refuse(refusal(protocol, 400, 'Invalid Upload-Checksum'));
+  if (checksum === 'unsupported') return refuse(refusal(protocol, 400, 'Unsupported checksum algorithm'));
+  if (upload.complete) {
+    // A finished upload takes no more bytes; an empty append at its end changes nothing.
+    return refuse(
+      hasContent(headers)
+        ? refusal(protocol, 413, 'The upload is complete')
+        : appendedResponse(protocol, upload, limits),
+    );
+  }
+  const maxBytes = Math.min(length ?? limits.maxSize, limits.maxSize) - upload.offset;
+  if (declaredContent !== undefined && declaredContent > maxBytes)
+    return refuse(refusal(protocol, 413, 'Content exceeds the upload length'));
+  return { kind: 'append', start: upload.offset, maxBytes, length, completes: false, checksum };
+}
+
+function planDraftAppend(
+  protocol: Extract<UploadProtocol, { kind: 'draft' }>,
+  headers: IncomingHttpHeaders,
+  upload: UploadState,
+  limits: UploadLimits,
+): AppendPlan | Refusal {
+  const declaredContent = contentLength(headers);
   // Draft "Upload Append": PATCH with application/partial-upload.
   if (mediaType(headers['content-type']) !== 'application/partial-upload') {
     return refuse(refusal(protocol, 415, 'Content-Type must be application/partial-upload'));
   }
   const offset = parseStructuredInteger(headers['upload-offset']);
   if (offset === undefined) return refuse(refusal(protocol, 400, 'Invalid or missing Upload-Offset'));
-  if (upload.complete) {
-    // Draft -05..-08: a completed upload MUST NOT be modified; the completed-upload problem type.
-    return refuse(
-      problem(400, 'completed-upload', 'upload is already completed', {
-        'upload-complete': '?0',
-        'upload-offset': String(upload.offset),
-      }),
-    );
-  }
+  if (upload.complete) return refuse(appendToCompleted(protocol, headers, upload));
   if (offset !== upload.offset) {
     // Draft "Upload Append": 409 with the correct Upload-Offset and Upload-Complete: ?0.
     return refuse(
@@ -527,6 +710,23 @@ export function planAppend(
   return { kind: 'append', start: upload.offset, maxBytes, length, completes, checksum: undefined };
 }
 
+/**
+ * An append to a completed upload, which it must not modify. Draft -05 to -09: 400 with the
+ * completed-upload problem type. Draft -10 on (interop 8): content there is an inconsistent length
+ * ("If the client attempted to append a non-zero length document"); an empty one stays completed-upload.
+ */
+function appendToCompleted(
+  protocol: Extract<UploadProtocol, { kind: 'draft' }>,
+  headers: IncomingHttpHeaders,
+  upload: UploadState,
+): UploadResponse {
+  const fields = { 'upload-complete': '?0', 'upload-offset': String(upload.offset) };
+  if (protocol.version === 8 && hasContent(headers)) {
+    return problem(400, 'inconsistent-upload-length', 'inconsistent length values for upload', fields);
+  }
+  return problem(400, 'completed-upload', 'upload is already completed', fields);
+}
+
 /** How the content of a creation or append ended. */
 export type BodyOutcome =
   /** Every byte arrived and is durable. */
@@ -537,6 +737,8 @@ export type BodyOutcome =
   | 'checksum-mismatch'
   /** The body stopped arriving for longer than the idle timeout; the bytes so far are kept. */
   | 'idle'
+  /** The body arrived more slowly than the minimum rate; the bytes so far are kept. */
+  | 'slow'
   /** Another request took the upload over; the bytes so far are kept. */
   | 'taken-over'
   /** The client went away mid-body; the bytes so far are kept. */
@@ -564,6 +766,8 @@ export function bodyFailureResponse(
       return refusal(protocol, 460, 'Checksum Mismatch');
     case 'idle':
       return refusal(protocol, 408, 'The request content stopped arriving');
+    case 'slow':
+      return refusal(protocol, 408, 'The request content arrived too slowly');
     case 'taken-over':
     case 'aborted':
       return refusal(protocol, 409, 'Another request took this upload over');
@@ -606,6 +810,147 @@ export function completedResponse(
 /** A draft `Upload-Complete: ?1` append whose final offset differs from the recorded length. */
 export function lengthMismatchResponse(protocol: UploadProtocol): UploadResponse {
   return inconsistentLength(protocol);
+}
+
+/** The content a creation or append brought, once it is durable, for {@link judgeContent}. */
+export interface ReceivedContent {
+  /** How the content ended. */
+  readonly outcome: BodyOutcome;
+  /** The upload as it was before the request. */
+  readonly before: UploadState;
+  /** The offset counting the request's durable bytes. */
+  readonly offset: number;
+  /** The length known once the request is counted (its own `Upload-Length` or `?1` included). */
+  readonly length: number | undefined;
+  /** Draft `Upload-Complete: ?1`: the content ends the upload. */
+  readonly completes: boolean;
+  /** The request created the upload: its client learns the URL only from a 2xx answer. */
+  readonly creation: boolean;
+}
+
+/** What becomes of a request's content and what it is answered. */
+export type ContentVerdict = (
+  | /** Every byte is in: the upload completes in one durable step, then the completion answer. */ {
+      readonly kind: 'complete';
+    }
+  | /** The bytes are kept: 201 for a creation, 204 for an append, with the new offset. */ {
+      readonly kind: 'progress';
+    }
+  | /** The client is gone (cut off, or taken over): the bytes are kept, nothing is answered. */ {
+      readonly kind: 'interrupted';
+    }
+  | /** Refused: the bytes kept, discarded (none stored) or the upload deactivated, and this answer. */ {
+      readonly kind: 'refuse';
+      readonly bytes: 'keep' | 'discard' | 'deactivate';
+      readonly response: UploadResponse;
+    }
+) & {
+  /** Remove the upload: a creation that neither completed nor answered 2xx, whose URL no client knows. */
+  readonly forget: boolean;
+};
+
+/**
+ * Decides what a request's durable content means for the upload, pure. The rules:
+ * - tus: an upload is complete once every declared byte is durable, however the request that brought
+ *   the last one ended (cut off, taken over, idle, or with bytes past the length, which are not part of
+ *   the upload and are not stored: tusd does the same);
+ * - the draft: complete only by a fully received `Upload-Complete: ?1` request whose end is the length;
+ *   a `?1` body that ends short of it is refused with 400 and stores none of its bytes;
+ * - a request refused with 400, 413 or 460 stores none of its bytes, except the draft -05 overflow,
+ *   which keeps the bytes up to the length as -05 requires ("stop appending … once the offset reaches
+ *   the final size"), and from -08 on the overflow deactivates the upload;
+ * - an interruption (cut off, taken over, idle, too slow) keeps every byte that arrived;
+ * - a creation that ends without a 2xx or completion leaves no upload behind.
+ */
+export function judgeContent(protocol: UploadProtocol, content: ReceivedContent, limits: UploadLimits): ContentVerdict {
+  const verdict = judgeBytes(protocol, content, limits);
+  const answered = verdict.kind === 'complete' || verdict.kind === 'progress';
+  return { ...verdict, forget: content.creation && !answered };
+}
+
+type Judged =
+  | { readonly kind: 'complete' | 'progress' | 'interrupted' }
+  | { readonly kind: 'refuse'; readonly bytes: 'keep' | 'discard' | 'deactivate'; readonly response: UploadResponse };
+
+function judgeBytes(protocol: UploadProtocol, content: ReceivedContent, limits: UploadLimits): Judged {
+  const { outcome, before, offset, length } = content;
+  const allIn = length !== undefined && offset === length;
+  // Draft -05: a failure on an upload that stays active states its offset.
+  const stated = (response: UploadResponse, at: number): UploadResponse =>
+    protocol.kind === 'draft' && protocol.version === 6 ? withOffset(response, at) : response;
+  const limited = (response: UploadResponse): UploadResponse =>
+    protocol.kind === 'draft'
+      ? {
+          ...response,
+          headers: { ...response.headers, 'upload-limit': uploadLimit(protocol.version, limits, before) },
+        }
+      : response;
+  if (protocol.kind === 'tus' && allIn && outcome !== 'checksum-mismatch') return { kind: 'complete' };
+  switch (outcome) {
+    case 'complete':
+      if (protocol.kind === 'tus' || !content.completes) return { kind: 'progress' };
+      // Draft "Upload-Complete: ?1": complete once all content is in, and only at the recorded length.
+      if (length !== undefined && !allIn) {
+        return { kind: 'refuse', bytes: 'discard', response: stated(lengthMismatchResponse(protocol), before.offset) };
+      }
+      return { kind: 'complete' };
+    case 'too-large': {
+      const tooLarge = limited(refusal(protocol, 413, 'Content exceeds the upload limits'));
+      // Past maxSize with no length yet, or (tus) a checksum that cannot vouch for the bytes kept.
+      if (protocol.kind === 'tus' || !allIn) {
+        return { kind: 'refuse', bytes: 'discard', response: stated(tooLarge, before.offset) };
+      }
+      // Draft -05: stop at the length and answer 400, the upload kept. From -08 on: reject, mark the
+      // upload resource invalid and reject any further interaction with it.
+      if (protocol.version === 6) {
+        return { kind: 'refuse', bytes: 'keep', response: stated(lengthMismatchResponse(protocol), offset) };
+      }
+      return { kind: 'refuse', bytes: 'deactivate', response: tooLarge };
+    }
+    case 'checksum-mismatch':
+      // tus "checksum": 460 Checksum Mismatch, the bytes of the request not kept.
+      return { kind: 'refuse', bytes: 'discard', response: refusal(protocol, 460, 'Checksum Mismatch') };
+    case 'idle':
+    case 'slow':
+      return {
+        kind: 'refuse',
+        bytes: 'keep',
+        response: stated(bodyFailureResponse(protocol, outcome, before, limits), offset),
+      };
+    case 'taken-over':
+    case 'aborted':
+      return { kind: 'interrupted' };
+  }
+}
+
+/**
+ * The refusal a request for an existing upload gets from its fields alone, before it may take the
+ * upload over from a request still receiving content: only a request that would be served may interrupt.
+ */
+export function requestRefusal(
+  method: string,
+  protocol: UploadProtocol,
+  headers: IncomingHttpHeaders,
+  upload: UploadState,
+  limits: UploadLimits,
+): UploadResponse | undefined {
+  if (method === 'HEAD' || method === 'GET') {
+    const response = offsetResponse(protocol, headers, upload, limits);
+    return response.status >= 400 ? response : undefined;
+  }
+  if (method === 'DELETE') return terminationCheck(protocol, headers);
+  const plan = planAppend(protocol, headers, upload, limits);
+  return plan.kind === 'refuse' ? plan.response : undefined;
+}
+
+/**
+ * A tus upload whose every declared byte is durable but which is not marked complete (one of length 0
+ * just created, or one a crash left so under an older version): its completed state, else undefined.
+ */
+export function completionDue(upload: UploadState, completionHook: boolean): UploadState | undefined {
+  if (upload.complete || upload.protocol !== 'tus' || upload.length === undefined || upload.offset !== upload.length)
+    return undefined;
+  return { ...upload, complete: true, ...(completionHook && { completionPending: true }) };
 }
 
 /** DELETE: tus termination and draft cancellation. */

@@ -19,6 +19,12 @@ export interface ReceiveOptions {
   readonly maxBytes: number;
   /** End the request after this long without a byte (ms). */
   readonly idleTimeout: number;
+  /**
+   * The slowest average rate a body may keep (bytes per second), or undefined for none: after the first
+   * `idleTimeout`, the body must have brought `minRate` bytes for every further second, else it ends
+   * with `slow` (Apache's `RequestReadTimeout … MinRate` works the same way).
+   */
+  readonly minRate?: number | undefined;
   /** tus checksum over the whole content: on mismatch, or content cut short, its bytes are discarded. */
   readonly checksum: ChecksumExpectation | undefined;
   /** Registers the take-over callback with the lock. */
@@ -100,12 +106,26 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
     let outcome: BodyOutcome | undefined;
     let failure: unknown;
     let idle: NodeJS.Timeout | undefined;
+    const started = Date.now();
 
     const armIdle = (): void => {
       clearTimeout(idle);
       idle = setTimeout(() => stop('idle'), options.idleTimeout);
       idle.unref();
     };
+
+    // A body that keeps sending a byte now and then never trips the idle timeout: the rate check ends it.
+    const minRate = options.minRate;
+    const rateCheck =
+      minRate === undefined
+        ? undefined
+        : setInterval(
+            () => {
+              if (Date.now() - started > options.idleTimeout + (accepted / minRate) * 1000) stop('slow');
+            },
+            Math.min(1000, options.idleTimeout),
+          );
+    rateCheck?.unref();
 
     const take = (chunk: Buffer): void => {
       if (outcome !== undefined) return;
@@ -143,6 +163,7 @@ export function receiveContent(req: IncomingMessage, options: ReceiveOptions): P
       if (outcome !== undefined) return;
       outcome = reason;
       clearTimeout(idle);
+      clearInterval(rateCheck);
       req.removeListener('data', onData);
       req.removeListener('end', onEnd);
       req.removeListener('close', onClose);

@@ -2,10 +2,19 @@
  * The durable file store: per upload a data file `<id>` and a metadata file `<id>.json` inside one
  * directory. Metadata is replaced by atomic rename after an fsync, and the data is fsynced before any
  * offset that covers it is written, so an acknowledged offset survives a crash or a kill.
+ *
+ * The metadata file is the truth; memory holds an index of the unfinished uploads (for the count and
+ * the expiry sweep) and a bounded cache of states, so what a client can make the process hold is
+ * bounded whatever the number of uploads on disk. Failures each step survives:
+ * - a crash before a metadata rename: the old offset stands; bytes past it are cut at start-up;
+ * - a failed write, sync or commit: the upload is settled from its metadata file (data cut back to the
+ *   recorded offset, the metadata rewritten and made durable) before anything else touches it;
+ * - a directory fsync error other than "not supported here": the request fails (nothing acknowledged).
+ * Not survived: a disk that loses fsynced data (the upload is then deactivated when found short).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { UploadState } from './protocol.js';
 
@@ -20,11 +29,17 @@ export function newUploadId(): string {
 const NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 const CREATE_EXCLUSIVE = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | NOFOLLOW;
 const WRITE = fs.constants.O_WRONLY | NOFOLLOW;
+const READ = fs.constants.O_RDONLY | NOFOLLOW;
 const REPLACE = fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_WRONLY | NOFOLLOW;
+
+/** States kept in memory at most; the others are read from their metadata file when asked for. */
+const CACHED_STATES = 1024;
+/** Ids of lost or deactivated uploads remembered (410); older ones are forgotten (404). */
+const LOST_IDS = 10_000;
 
 /** Reads a metadata file, refusing a symbolic link (ELOOP). */
 async function readNoFollow(file: string): Promise<string> {
-  const handle = await open(file, fs.constants.O_RDONLY | NOFOLLOW);
+  const handle = await open(file, READ);
   try {
     return await handle.readFile('utf8');
   } finally {
@@ -54,11 +69,55 @@ function isState(value: unknown): value is UploadState {
   );
 }
 
+function errorCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** A Map used as a least-recently-used cache of at most `max` entries. */
+class Recent<K, V> {
+  readonly #map = new Map<K, V>();
+  constructor(readonly max: number) {}
+  get(key: K): V | undefined {
+    const value = this.#map.get(key);
+    if (value !== undefined) {
+      this.#map.delete(key);
+      this.#map.set(key, value);
+    }
+    return value;
+  }
+  set(key: K, value: V): void {
+    this.#map.delete(key);
+    this.#map.set(key, value);
+    if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as K);
+  }
+  delete(key: K): void {
+    this.#map.delete(key);
+  }
+  has(key: K): boolean {
+    return this.#map.has(key);
+  }
+}
+
+/** An upload's data file opened for an append, exactly as long as its recorded offset. */
+export interface Appender {
+  readonly file: fs.promises.FileHandle;
+  /** Cuts the data file back to `length` bytes (a discarded or failed request's bytes). */
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** The uploads of one directory, owned by one process. */
 export class UploadStore {
   readonly directory: string;
-  readonly #uploads = new Map<string, UploadState>();
-  readonly #lost = new Set<string>();
+  /** Unfinished uploads: id -> time of their last change (for the count and the expiry sweep). */
+  readonly #unfinished = new Map<string, number>();
+  readonly #cache = new Recent<string, UploadState>(CACHED_STATES);
+  readonly #lost = new Recent<string, true>(LOST_IDS);
+  /** Uploads whose last failure left memory and disk possibly apart, until settled. */
+  readonly #unsettled = new Set<string>();
+  readonly #settling = new Map<string, Promise<StoredUpload>>();
+  /** Bumped by every change of any upload, so a read that raced with a commit is not cached. */
+  #changes = 0;
 
   constructor(directory: string) {
     this.directory = path.resolve(directory);
@@ -77,12 +136,17 @@ export class UploadStore {
   /**
    * Creates the directory and reconciles every upload in it: metadata against data size (bytes past
    * the durable offset are cut, data shorter than it marks the upload lost), leftovers of interrupted
-   * writes removed, expired uploads removed.
+   * writes removed, expired uploads removed. `finish` completes an upload found with every declared
+   * byte durable but not marked complete (a crash between the two, from an older version).
    */
-  async open(isExpired: (state: UploadState) => boolean): Promise<void> {
+  async open(
+    isExpired: (state: UploadState) => boolean,
+    finish: (state: UploadState) => UploadState | undefined,
+  ): Promise<void> {
     await fs.promises.mkdir(this.directory, { recursive: true });
     const names = await readdir(this.directory);
     const present = new Set(names);
+    const known = new Set<string>();
     for (const name of names) {
       if (name.endsWith('.json.tmp') && UPLOAD_ID.test(name.slice(0, -9))) {
         await rm(path.join(this.directory, name), { force: true });
@@ -90,14 +154,10 @@ export class UploadStore {
       }
       if (!name.endsWith('.json') || !UPLOAD_ID.test(name.slice(0, -5))) continue;
       const id = name.slice(0, -5);
-      let state: unknown;
-      try {
-        state = JSON.parse(await readNoFollow(path.join(this.directory, name)));
-      } catch {
-        state = undefined;
-      }
-      if (!isState(state) || state.id !== id) {
-        this.#lost.add(id);
+      known.add(id);
+      const state = await this.#readState(id);
+      if (state === undefined) {
+        this.#lost.set(id, true);
         await this.#removeFiles(id);
         continue;
       }
@@ -105,33 +165,70 @@ export class UploadStore {
         await this.#removeFiles(id);
         continue;
       }
-      if (!state.moved) {
-        const size = await this.#dataSize(id);
-        if (size === undefined || size < state.offset) {
-          // Bytes below an acknowledged offset are gone: the draft asks to deactivate such an upload.
-          this.#lost.add(id);
-          await this.#removeFiles(id);
-          continue;
-        }
-        if (size > state.offset) await this.#truncate(id, state.offset);
+      const reconciled = await this.#reconcile(state);
+      if (reconciled === undefined) continue;
+      const finished = reconciled.complete ? undefined : finish(reconciled);
+      if (finished !== undefined) {
+        await this.#writeMetadata({ ...finished, sha256: await this.sha256(id, finished.offset) });
       }
-      this.#uploads.set(id, state);
+      this.#remember(finished ?? reconciled);
     }
     // Data files whose metadata never became durable belong to creations that were never acknowledged.
     for (const name of present) {
-      if (UPLOAD_ID.test(name) && !this.#uploads.has(name) && !present.has(`${name}.json`)) {
-        await rm(path.join(this.directory, name), { force: true });
-      }
+      if (UPLOAD_ID.test(name) && !known.has(name)) await rm(path.join(this.directory, name), { force: true });
     }
     await this.#syncDirectory();
+  }
+
+  /** Reads and checks `<id>.json`: the state, or undefined when it is missing, a link or malformed. */
+  async #readState(id: string): Promise<UploadState | undefined> {
+    let state: unknown;
+    try {
+      state = JSON.parse(await readNoFollow(this.#metadataPath(id)));
+    } catch (err) {
+      if (err instanceof SyntaxError || errorCode(err) === 'ENOENT' || errorCode(err) === 'ELOOP') return undefined;
+      throw err;
+    }
+    return isState(state) && state.id === id ? state : undefined;
+  }
+
+  /**
+   * Brings the data file to the recorded offset: bytes past it are cut (never acknowledged), data
+   * shorter than it means acknowledged bytes are gone, and the upload is deactivated (the draft asks for
+   * it when state is lost). Resolves undefined when deactivated.
+   */
+  async #reconcile(state: UploadState): Promise<UploadState | undefined> {
+    if (state.moved) return state;
+    const size = await this.#dataSize(state.id);
+    if (size === undefined || size < state.offset) {
+      this.#lost.set(state.id, true);
+      await this.#removeFiles(state.id);
+      return undefined;
+    }
+    if (size > state.offset) await this.#truncate(state.id, state.offset);
+    return state;
+  }
+
+  #remember(state: UploadState): void {
+    this.#changes += 1;
+    this.#cache.set(state.id, state);
+    if (state.complete) this.#unfinished.delete(state.id);
+    else this.#unfinished.set(state.id, state.updatedAt);
+  }
+
+  #forget(id: string): void {
+    this.#changes += 1;
+    this.#cache.delete(id);
+    this.#unfinished.delete(id);
   }
 
   async #dataSize(id: string): Promise<number | undefined> {
     try {
       const s = await fs.promises.lstat(this.dataPath(id));
       return s.isFile() ? s.size : undefined;
-    } catch {
-      return undefined;
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return undefined;
+      throw err;
     }
   }
 
@@ -145,44 +242,138 @@ export class UploadStore {
     }
   }
 
-  /** The state of upload `id`, `lost` when its data did not survive, undefined when unknown. */
-  get(id: string): StoredUpload {
-    const state = this.#uploads.get(id);
-    if (state !== undefined) return { kind: 'present', state };
-    return this.#lost.has(id) ? { kind: 'lost' } : undefined;
+  /**
+   * The state of upload `id`: `lost` when its data did not survive, undefined when unknown. Read from
+   * memory, or from its metadata file; an upload left unsettled by a failure is settled first.
+   */
+  async load(id: string): Promise<StoredUpload> {
+    if (this.#unsettled.has(id)) return this.settle(id);
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return { kind: 'present', state: cached };
+    if (this.#lost.has(id)) return { kind: 'lost' };
+    const changes = this.#changes;
+    const state = await this.#readState(id);
+    if (state === undefined) {
+      // A metadata file that exists but is unreadable as a state: treat the upload as lost.
+      return (await this.#dataSize(id)) === undefined && !(await this.#exists(this.#metadataPath(id)))
+        ? undefined
+        : { kind: 'lost' };
+    }
+    // Cached only when no commit ran while it was read (it may have replaced what was read).
+    if (this.#changes === changes) this.#cache.set(id, state);
+    return { kind: 'present', state };
   }
 
-  /** Every upload's state (for the sweep). */
-  all(): UploadState[] {
-    return [...this.#uploads.values()];
+  async #exists(file: string): Promise<boolean> {
+    try {
+      await fs.promises.lstat(file);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Makes memory and disk agree again after a failed write, sync or commit: the metadata file is read
+   * (it holds whichever offset last reached it), the data file cut back to that offset, and the
+   * metadata rewritten and made durable, so an offset is stated again only once it is on stable
+   * storage. Until this succeeds every request for the upload fails.
+   */
+  settle(id: string): Promise<StoredUpload> {
+    let settling = this.#settling.get(id);
+    if (settling === undefined) {
+      this.#unsettled.add(id);
+      this.#forget(id);
+      settling = this.#settleNow(id).finally(() => this.#settling.delete(id));
+      this.#settling.set(id, settling);
+    }
+    return settling;
+  }
+
+  async #settleNow(id: string): Promise<StoredUpload> {
+    const state = await this.#readState(id);
+    if (state === undefined) {
+      this.#unsettled.delete(id);
+      if (!(await this.#exists(this.dataPath(id)))) return undefined;
+      await this.deactivate(id);
+      return { kind: 'lost' };
+    }
+    const reconciled = await this.#reconcile(state);
+    if (reconciled === undefined) {
+      this.#unsettled.delete(id);
+      await this.#syncDirectory();
+      return { kind: 'lost' };
+    }
+    await this.commit(reconciled);
+    this.#unsettled.delete(id);
+    return { kind: 'present', state: reconciled };
+  }
+
+  /** Unfinished uploads: id and the time of their last change (for the sweep). */
+  unfinished(): Array<[string, number]> {
+    return [...this.#unfinished];
+  }
+
+  /** How many unfinished uploads there are. */
+  get unfinishedCount(): number {
+    return this.#unfinished.size;
   }
 
   /**
    * Creates the empty data file and the durable metadata of a new upload. The data file's fsync and the
-   * metadata's run side by side; one directory fsync after both makes the two names durable.
+   * metadata's run side by side; one directory fsync after both makes the two names durable. On failure
+   * whatever was made is removed again.
    */
   async create(state: UploadState): Promise<void> {
-    const handle = await open(this.dataPath(state.id), CREATE_EXCLUSIVE, 0o600);
-    const dataDurable = handle.sync().finally(() => handle.close());
-    const metadataWritten = this.#writeMetadata(state);
-    // Both settle before either failure is reported, so no descriptor is left open.
-    const [data, metadata] = await Promise.allSettled([dataDurable, metadataWritten]);
-    if (data.status === 'rejected') throw data.reason;
-    if (metadata.status === 'rejected') throw metadata.reason;
-    await this.#syncDirectory();
-    this.#uploads.set(state.id, state);
+    try {
+      const handle = await open(this.dataPath(state.id), CREATE_EXCLUSIVE, 0o600);
+      const dataDurable = handle.sync().finally(() => handle.close());
+      const metadataWritten = this.#writeMetadata(state);
+      // Both settle before either failure is reported, so no descriptor is left open.
+      const [data, metadata] = await Promise.allSettled([dataDurable, metadataWritten]);
+      if (data.status === 'rejected') throw data.reason;
+      if (metadata.status === 'rejected') throw metadata.reason;
+      await this.#syncDirectory();
+    } catch (err) {
+      await this.#removeFiles(state.id).catch(() => {});
+      throw err;
+    }
+    this.#remember(state);
   }
 
-  /** Opens the data file for positioned writes (never through a symbolic link). */
-  openData(id: string): Promise<fs.promises.FileHandle> {
-    return open(this.dataPath(id), WRITE);
+  /**
+   * Opens the data file for positioned writes at `state.offset` (never through a symbolic link), cut
+   * back to exactly that offset first: the file's size never stands in for the recorded offset. Resolves
+   * undefined when the file is shorter than the offset (acknowledged bytes are gone).
+   */
+  async openAppender(state: UploadState): Promise<Appender | undefined> {
+    const file = await open(this.dataPath(state.id), WRITE);
+    try {
+      const { size } = await file.stat();
+      if (size < state.offset) {
+        await file.close();
+        return undefined;
+      }
+      if (size > state.offset) await file.truncate(state.offset);
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+    return {
+      file,
+      truncate: async (length) => {
+        await file.truncate(length);
+        await file.datasync();
+      },
+      close: () => file.close(),
+    };
   }
 
   /** Makes `state` the durable metadata: written to a temporary file, fsynced, renamed over, directory fsynced. */
   async commit(state: UploadState): Promise<void> {
     await this.#writeMetadata(state);
     await this.#syncDirectory();
-    this.#uploads.set(state.id, state);
+    this.#remember(state);
   }
 
   /** Writes `state` to a temporary file, fsyncs it and renames it over the metadata (not yet durable as a name). */
@@ -201,15 +392,15 @@ export class UploadStore {
 
   /** Removes an upload's files and forgets it. */
   async remove(id: string): Promise<void> {
-    this.#uploads.delete(id);
+    this.#forget(id);
     await this.#removeFiles(id);
     await this.#syncDirectory();
   }
 
   /** Removes an upload's files and answers for it as lost from now on (410). */
   async deactivate(id: string): Promise<void> {
+    this.#lost.set(id, true);
     await this.remove(id);
-    this.#lost.add(id);
   }
 
   async #removeFiles(id: string): Promise<void> {
@@ -233,10 +424,12 @@ export class UploadStore {
       });
       return this.#directorySync;
     }
-    this.#nextDirectorySync ??= this.#directorySync.then(() => {
-      this.#nextDirectorySync = undefined;
-      return this.#syncDirectory();
-    });
+    this.#nextDirectorySync ??= this.#directorySync
+      .catch(() => {})
+      .then(() => {
+        this.#nextDirectorySync = undefined;
+        return this.#syncDirectory();
+      });
     return this.#nextDirectorySync;
   }
 
@@ -245,27 +438,35 @@ export class UploadStore {
     try {
       handle = await open(this.directory, fs.constants.O_RDONLY);
       await handle.sync();
-    } catch {
-      // Some platforms cannot fsync a directory; the rename itself is still atomic there.
+    } catch (err) {
+      // Only "not supported here" is ignored (a file system or platform that cannot fsync a directory,
+      // where the rename is still atomic); any other error means a name change may not be durable.
+      if (!directorySyncUnsupported(err)) throw err;
     } finally {
       await handle?.close();
     }
   }
 
-  /** The SHA-256 of an upload's data, base64, read through a descriptor that never follows a link. */
-  async sha256(id: string): Promise<string> {
-    const handle = await open(this.dataPath(id), fs.constants.O_RDONLY | NOFOLLOW);
+  /** The SHA-256 of the first `length` bytes of an upload's data, base64, read through a descriptor that never follows a link. */
+  async sha256(id: string, length: number): Promise<string> {
+    const handle = await open(this.dataPath(id), READ);
     const hash = createHash('sha256');
     try {
-      for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk as Buffer);
+      if (length > 0) {
+        for await (const chunk of handle.createReadStream({ autoClose: false, start: 0, end: length - 1 })) {
+          hash.update(chunk as Buffer);
+        }
+      }
     } finally {
       await handle.close();
     }
     return hash.digest('base64');
   }
+}
 
-  /** Size of the data file as fstat sees it, for tests and reconciliation. */
-  async size(id: string): Promise<number> {
-    return (await stat(this.dataPath(id))).size;
-  }
+/** EINVAL and ENOTSUP from a directory fsync (and EISDIR/EPERM from opening one on Windows) mean "cannot here". */
+function directorySyncUnsupported(err: unknown): boolean {
+  const code = errorCode(err);
+  if (code === 'EINVAL' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') return true;
+  return process.platform === 'win32' && (code === 'EISDIR' || code === 'EPERM');
 }
