@@ -5,10 +5,11 @@
  * shell blocks the docs print beside it run with bash against those ports.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { findRuntime } from '../helpers/runtimes.ts';
 import type { DocBlock } from './blocks.ts';
 import { repo } from './blocks.ts';
 
@@ -22,25 +23,87 @@ export function createWorkspace(): { root: string; remove(): void } {
   return { root, remove: () => rmSync(root, { recursive: true, force: true }) };
 }
 
+/** Where a block runs: Node, unless it calls `Bun.serve` or `Deno.serve`. */
+export type Runtime = 'node' | 'bun' | 'deno';
+
 /** A JavaScript or TypeScript block written out as a program, in a folder that is its working directory. */
 export interface Program {
   readonly block: DocBlock;
   readonly name: string;
   readonly dir: string;
+  /** The block's text, as a file. */
   readonly file: string;
   readonly typescript: boolean;
+  readonly runtime: Runtime;
 }
 
-/** The block's file: `.ts` for TypeScript, `.cjs` for JavaScript that uses `require` and no `import`. */
+/**
+ * The Bun and Deno servers' stand-in for loopback.mjs: `serve` is wrapped so that it listens on
+ * 127.0.0.1 at a port the system picks, and the port asked for and the one it got go to `.listening`,
+ * one JSON line each; then the block itself is imported.
+ */
+const RUNTIME_WRAPPERS: Record<Exclude<Runtime, 'node'>, string> = {
+  bun: `import { appendFileSync } from 'node:fs';
+const bun = (globalThis as { Bun?: any }).Bun;
+const serve = bun.serve.bind(bun);
+bun.serve = (options: any) => {
+  const asked = Number(options.port ?? 3000);
+  const server = serve({ ...options, port: 0, hostname: '127.0.0.1' });
+  appendFileSync('.listening', JSON.stringify({ asked, port: server.port }) + '\\n');
+  return server;
+};
+await import('./index.ts');
+`,
+  deno: `const deno = (globalThis as { Deno?: any }).Deno;
+const serve = deno.serve.bind(deno);
+deno.serve = (...args: any[]) => {
+  const options = typeof args[0] === 'function' ? {} : args[0];
+  const handler = typeof args[0] === 'function' ? args[0] : args[1];
+  const asked = Number(options.port ?? 8000);
+  const onListen = ({ port }: { port: number }) =>
+    deno.writeTextFileSync('.listening', JSON.stringify({ asked, port }) + '\\n', { append: true });
+  return serve({ ...options, port: 0, hostname: '127.0.0.1', onListen }, handler);
+};
+await import('./index.ts');
+`,
+};
+
+/**
+ * The block's file: `.ts` for TypeScript, `.cjs` for JavaScript that uses `require` and no `import`; a
+ * block for Bun or Deno gets its wrapper beside it (`main.ts`).
+ */
 export function writeProgram(root: string, name: string, block: DocBlock): Program {
   const typescript = block.lang === 'ts' || block.lang === 'typescript';
   const commonjs = !typescript && /\brequire\(/.test(block.code) && !/^\s*import\s/m.test(block.code);
+  const runtime: Runtime = /\bBun\.serve\(/.test(block.code)
+    ? 'bun'
+    : /\bDeno\.serve\(/.test(block.code)
+      ? 'deno'
+      : 'node';
   const dir = path.join(root, name);
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `index.${typescript ? 'ts' : commonjs ? 'cjs' : 'js'}`);
   writeFileSync(file, block.code);
-  return { block, name, dir, file, typescript };
+  if (runtime !== 'node') writeFileSync(path.join(dir, 'main.ts'), RUNTIME_WRAPPERS[runtime]);
+  return { block, name, dir, file, typescript, runtime };
 }
+
+/**
+ * What the type-checker knows of Bun's and Deno's globals: only the calls the docs make, as the runtimes
+ * document them, so that the block's use of range-serve is what gets checked. `npm:` specifiers (Deno's)
+ * resolve to the same packages.
+ */
+const RUNTIME_GLOBALS = `type Handler = (request: Request) => Response | Promise<Response>;
+declare const Bun: {
+  serve(options: { port?: number; hostname?: string; fetch: Handler }): { readonly port: number; stop(): void };
+};
+declare const Deno: {
+  serve(options: { port?: number; hostname?: string }, handler: Handler): { finished: Promise<void> };
+};
+declare module 'npm:@range-serve/fetch' {
+  export * from '@range-serve/fetch';
+}
+`;
 
 /**
  * Type-checks every program with the repository's TypeScript and gives each error at its line in the
@@ -48,6 +111,7 @@ export function writeProgram(root: string, name: string, block: DocBlock): Progr
  * strict too except `noImplicitAny`, since a JavaScript parameter has no annotation to give.
  */
 export async function typecheck(root: string, programs: readonly Program[]): Promise<string[]> {
+  writeFileSync(path.join(root, 'runtimes.d.ts'), RUNTIME_GLOBALS);
   const passes = [
     { name: 'tsconfig.ts.json', programs: programs.filter((p) => p.typescript), noImplicitAny: true },
     { name: 'tsconfig.js.json', programs: programs.filter((p) => !p.typescript), noImplicitAny: false },
@@ -74,7 +138,7 @@ export async function typecheck(root: string, programs: readonly Program[]): Pro
             skipLibCheck: true,
             types: ['node'],
           },
-          files: pass.programs.map((p) => path.relative(root, p.file)),
+          files: ['runtimes.d.ts', ...pass.programs.map((p) => path.relative(root, p.file))],
         }),
       );
       const args = [tsc, '-p', path.join(root, pass.name), '--pretty', 'false'];
@@ -113,10 +177,11 @@ export interface RunningSnippet {
  * for a program that does not listen, once it has exited).
  */
 export async function startProgram(program: Program, listens: number): Promise<RunningSnippet> {
-  const args = [...(program.typescript ? ['--import', 'tsx'] : []), '--import', LOOPBACK, program.file];
-  const child: ChildProcess = spawn(process.execPath, args, {
+  const [command, args] = commandFor(program);
+  const child: ChildProcess = spawn(command, args, {
     cwd: program.dir,
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
   });
   let stdout = '';
   let stderr = '';
@@ -140,15 +205,31 @@ export async function startProgram(program: Program, listens: number): Promise<R
       resolve(code);
     }),
   );
+  const listening = path.join(program.dir, '.listening');
   const started = Date.now();
   while (ports.size < listens && code === undefined) {
+    if (existsSync(listening)) {
+      for (const line of readFileSync(listening, 'utf8').split('\n')) {
+        if (line === '') continue;
+        const { asked, port } = JSON.parse(line) as { asked: number; port: number };
+        ports.set(asked, port);
+      }
+    }
     if (Date.now() - started > 30_000) {
       child.kill('SIGKILL');
       throw new Error(`${program.name} did not listen ${listens} time(s) within 30 s:\n${stdout}${stderr}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  if (listens === 0) await exited;
+  if (listens === 0) {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+    if (code !== 0)
+      throw new Error(
+        `${program.name} listens nowhere and did not end by itself (exit ${String(code)}):\n${stdout}${stderr}`,
+      );
+  }
   if (ports.size < listens)
     throw new Error(`${program.name} exited (${String(code)}) before it listened:\n${stdout}${stderr}`);
   return {
@@ -170,6 +251,17 @@ export async function startProgram(program: Program, listens: number): Promise<R
       clearTimeout(timer);
     },
   };
+}
+
+/** The command that runs `program` on its runtime, its servers moved to loopback. */
+function commandFor(program: Program): [string, string[]] {
+  if (program.runtime === 'node')
+    return [process.execPath, [...(program.typescript ? ['--import', 'tsx'] : []), '--import', LOOPBACK, program.file]];
+  const binary = findRuntime(program.runtime);
+  if ('missing' in binary) throw new Error(`${program.name} runs on ${program.runtime}: ${binary.missing}`);
+  if (program.runtime === 'bun') return [binary.path, ['main.ts']];
+  // Only what the server needs: reading files and node_modules, its loopback port, and the port file.
+  return [binary.path, ['run', '--allow-read', '--allow-net=127.0.0.1', '--allow-write=.listening', 'main.ts']];
 }
 
 /** The output of a command, as latin1 text so that every byte of a body survives the round trip. */

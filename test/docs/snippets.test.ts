@@ -1,8 +1,9 @@
 /**
  * Every code block of README.md, docs/*.md and packages/*\/README.md, run as written. A JavaScript or
- * TypeScript block is type-checked and started (its servers on loopback ports); the shell blocks printed
- * beside it run against it with bash and curl, and their answers are checked; a block that is not run
- * (an install from the registry, the demo's commands) is on a short list below with its reason, and the
+ * TypeScript block is type-checked and started (its servers on loopback ports), with Node, or with the
+ * Bun or Deno binary the repository installs when it calls `Bun.serve` or `Deno.serve`; the shell blocks
+ * printed beside it run against it with bash and curl, and their answers are checked; a block that is not
+ * run (an install from the registry, the demo's commands) is on a short list below with its reason, and the
  * proxies' configurations go through `nginx -t` and `varnishd -C`. A block without a spec here, or a spec
  * without its block, fails the suite.
  */
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseMultipart } from '../helpers/multipart.ts';
+import { findRuntime } from '../helpers/runtimes.ts';
 import { writeNginxConfig, writeVcl } from '../scale-out/proxies.ts';
 import { allBlocks, type DocBlock } from './blocks.ts';
 import {
@@ -23,6 +25,7 @@ import {
   type CurlResponse,
   curlResponses,
   type Program,
+  run,
   type RunningSnippet,
   runShell,
   startProgram,
@@ -35,7 +38,10 @@ interface ProgramSpec {
   readonly kind: 'program';
   /** Files in its working directory before it starts, path to contents. */
   readonly files?: Readonly<Record<string, string | Buffer>>;
-  /** How many servers it starts (default: how many times its text calls `.listen(`). */
+  /**
+   * How many servers it starts (default: how many times its text calls `.listen(`, or starts a statement
+   * with `serve(`, `Bun.serve(` or `Deno.serve(`; koa-static's `app.use(serve(dir))` is not one).
+   */
   readonly listens?: number;
   /** All it prints on stdout (checked once its shell blocks and checks are done). */
   readonly stdout?: string | RegExp;
@@ -192,6 +198,12 @@ const specs: Record<string, Spec> = {
       assert.equal(back.status, 206);
       assert.equal(await back.text(), 'world!');
     },
+  },
+  'snippet: readme-web-standard': { kind: 'program', files: { 'public/video.mp4': VIDEO } },
+  'snippet: readme-web-standard-curl': {
+    kind: 'shell',
+    against: 'snippet: readme-web-standard',
+    check: (all) => assertRange(responses(all, 1)[0], 0, 100, VIDEO, 'video/mp4'),
   },
   'snippet: development': {
     kind: 'not-run',
@@ -543,6 +555,87 @@ const specs: Record<string, Spec> = {
     },
   },
 
+  // docs/web-standard.md
+  'snippet: web-standard-install': { kind: 'not-run', why: REGISTRY },
+  'snippet: web-standard-hono': { kind: 'program', files: { 'public/video.mp4': VIDEO } },
+  'snippet: web-standard-hono-curl': {
+    kind: 'shell',
+    against: 'snippet: web-standard-hono',
+    check: (all) => {
+      const [video, redirect] = responses(all, 2);
+      assertRange(video, 0, 100, VIDEO, 'video/mp4');
+      assert.equal(redirect?.status, 301);
+      assert.equal(redirect?.headers.location, '/static/?v=2');
+    },
+  },
+  'snippet: web-standard-with-ranges': { kind: 'program' },
+  'snippet: web-standard-with-ranges-curl': {
+    kind: 'shell',
+    against: 'snippet: web-standard-with-ranges',
+    check: (all) => assertRange(responses(all, 1)[0], 9, 10, 'id,total\n1,42\n2,17\n'),
+  },
+  'snippet: web-standard-bun': { kind: 'program', files: { 'public/video.mp4': VIDEO } },
+  'snippet: web-standard-bun-curl': {
+    kind: 'shell',
+    against: 'snippet: web-standard-bun',
+    check: (all) => assertRange(responses(all, 1)[0], 0, 100, VIDEO, 'video/mp4'),
+  },
+  'snippet: web-standard-deno': { kind: 'program', files: { 'public/video.mp4': VIDEO } },
+  'snippet: web-standard-deno-curl': {
+    kind: 'shell',
+    against: 'snippet: web-standard-deno',
+    check: (all) => assertRange(responses(all, 1)[0], 0, 100, VIDEO, 'video/mp4'),
+  },
+  'snippet: web-standard-next': {
+    kind: 'program',
+    files: { 'downloads/guide.txt': 'The guide, in one line.\n' },
+    async check(_snippet, program) {
+      // No Next.js server here: the route module is imported and its handlers called as Next.js calls them.
+      writeFileSync(
+        path.join(program.dir, 'call.ts'),
+        [
+          "const route = await import('./index.ts');",
+          'const ask = (target: string, init?: RequestInit) => route.GET(new Request(`http://localhost${target}`, init));',
+          "const ranged = await ask('/downloads/guide.txt', { headers: { range: 'bytes=4-8' } });",
+          "const head = await route.HEAD(new Request('http://localhost/downloads/guide.txt', { method: 'HEAD' }));",
+          'console.log(JSON.stringify({',
+          '  runtime: route.runtime,',
+          '  dynamic: route.dynamic,',
+          '  status: ranged.status,',
+          "  range: ranged.headers.get('content-range'),",
+          '  body: await ranged.text(),',
+          '  head: head.status,',
+          "  missing: (await ask('/downloads/nope.txt')).status,",
+          '}));',
+        ].join('\n'),
+      );
+      const called = await run(process.execPath, ['--import', 'tsx', 'call.ts'], { cwd: program.dir });
+      assert.equal(called.code, 0, called.stderr);
+      assert.deepEqual(JSON.parse(called.stdout), {
+        runtime: 'nodejs',
+        dynamic: 'force-dynamic',
+        status: 206,
+        range: 'bytes 4-8/24',
+        body: 'guide',
+        head: 200,
+        missing: 404,
+      });
+    },
+  },
+
+  // packages/fetch/README.md
+  'snippet: fetch-package-install': { kind: 'not-run', why: REGISTRY },
+  'snippet: fetch-package-example': { kind: 'program', files: { 'public/video.mp4': VIDEO } },
+  'snippet: fetch-package-example-curl': {
+    kind: 'shell',
+    against: 'snippet: fetch-package-example',
+    check: (all) => {
+      const [video, csv] = responses(all, 2);
+      assertRange(video, 0, 100, VIDEO, 'video/mp4');
+      assertRange(csv, 9, 10, 'id,total\n1,42\n2,17\n');
+    },
+  },
+
   // packages/core/README.md
   'snippet: core-package-install': { kind: 'not-run', why: REGISTRY },
   'snippet: core-package-example': {
@@ -690,9 +783,11 @@ describe('the code blocks of the docs', () => {
       'snippet: development',
       'snippet: development-setup',
       'snippet: express-package-install',
+      'snippet: fetch-package-install',
       'snippet: koa-install',
       'snippet: koa-package-install',
       'snippet: quick-start-install',
+      'snippet: web-standard-install',
     ]);
   });
 
@@ -704,14 +799,24 @@ describe('the code blocks of the docs', () => {
     if (spec.kind !== 'program') continue;
     const block = named.get(label);
     const at = block === undefined ? 'missing' : `${block.file}:${block.line}`;
-    it(`${label} (${at}) runs, and answers the requests the docs show beside it`, async () => {
+    it(`${label} (${at}) runs, and answers the requests the docs show beside it`, async (t) => {
       const program = programs.get(label);
       assert.ok(program, `no block named ${label}`);
+      if (program.runtime !== 'node') {
+        const binary = findRuntime(program.runtime);
+        if ('missing' in binary) {
+          // CI sets REQUIRE_RUNTIMES=1: there a missing runtime is a failure, as in test/fetch/runtimes.test.ts.
+          assert.notEqual(process.env.REQUIRE_RUNTIMES, '1', `${label} runs on ${program.runtime}: ${binary.missing}`);
+          t.skip(`${label} runs on ${program.runtime}, and ${binary.missing}; it is type-checked all the same`);
+          return;
+        }
+      }
       for (const [file, contents] of Object.entries(spec.files ?? {})) {
         mkdirSync(path.dirname(path.join(program.dir, file)), { recursive: true });
         writeFileSync(path.join(program.dir, file), contents);
       }
-      const listens = spec.listens ?? (program.block.code.match(/\.listen\(/g) ?? []).length;
+      const listens =
+        spec.listens ?? (program.block.code.match(/\.listen\(|^\s*(?:Bun\.|Deno\.)?serve\(/gm) ?? []).length;
       const snippet = await startProgram(program, listens);
       try {
         if (listens === 0) assert.equal(snippet.exitCode(), 0, snippet.stderr());
