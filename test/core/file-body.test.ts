@@ -17,7 +17,11 @@ import { closeRepresentation, createBody } from '@range-serve/core/adapter';
 const CONTENT = randomBytes(1024 * 1024);
 const READ_SIZE = 16 * 1024;
 
-/** A destination that takes its time over every chunk and keeps a reference to each, as a socket does until written. */
+/**
+ * A destination that takes its time over every chunk and keeps a reference to each, as a socket does until
+ * written. Its high-water mark is one read unless given: Node 22 raised the default from 16 KiB to 64 KiB,
+ * and with room for four reads the pipe never waits for a write, so no read would find the sink drained.
+ */
 class SlowSink extends Writable {
   readonly chunks: Buffer[] = [];
   readonly copies: Buffer[] = [];
@@ -25,7 +29,7 @@ class SlowSink extends Writable {
     options: { highWaterMark?: number } = {},
     private readonly delayMs = 0,
   ) {
-    super(options);
+    super({ highWaterMark: READ_SIZE, ...options });
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
     this.chunks.push(chunk);

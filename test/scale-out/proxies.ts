@@ -127,15 +127,19 @@ export interface RunningNginx extends RunningProcess {
   readonly errorLog: string;
 }
 
+/** The docs' nginx blocks in a configuration of their own under `dir`, with its log and cache paths. */
+export interface NginxConfig {
+  readonly prefix: string;
+  readonly file: string;
+  readonly accessLog: string;
+  readonly errorLog: string;
+}
+
 /**
- * Starts Debian's nginx in the foreground with the docs' log format, balancer and slice-cache blocks
- * in its `http` block, in front of replicas listening on `replicaPorts`.
+ * Writes the docs' log format, balancer and slice-cache blocks into the `http` block of an nginx
+ * configuration under `dir`, in front of replicas listening on `replicaPorts`, and has `nginx -t` check it.
  */
-export async function startNginx(
-  dir: string,
-  replicaPorts: readonly [number, number],
-  ports: NginxPorts,
-): Promise<RunningNginx> {
+export function writeNginxConfig(dir: string, replicaPorts: readonly [number, number], ports: NginxPorts): NginxConfig {
   const prefix = path.join(dir, 'nginx');
   for (const sub of ['logs', 'cache', 'temp/client', 'temp/proxy', 'temp/fastcgi', 'temp/uwsgi', 'temp/scgi']) {
     mkdirSync(path.join(prefix, sub), { recursive: true });
@@ -188,22 +192,31 @@ export async function startNginx(
     '}',
     '',
   ].join('\n');
-  const confFile = path.join(prefix, 'nginx.conf');
-  writeFileSync(confFile, conf);
-  const test = spawnSync('nginx', ['-t', '-p', `${prefix}/`, '-c', confFile], { encoding: 'utf8', timeout: 15_000 });
+  const file = path.join(prefix, 'nginx.conf');
+  writeFileSync(file, conf);
+  const test = spawnSync('nginx', ['-t', '-p', `${prefix}/`, '-c', file], { encoding: 'utf8', timeout: 15_000 });
   if (test.status !== 0) throw new Error(`nginx -t refused the configuration:\n${test.stderr}\n${conf}`);
-  const proc = startForeground('nginx', ['-p', `${prefix}/`, '-c', confFile]);
+  return { prefix, file, accessLog, errorLog };
+}
+
+/**
+ * Starts Debian's nginx in the foreground with the docs' log format, balancer and slice-cache blocks
+ * in its `http` block, in front of replicas listening on `replicaPorts`.
+ */
+export async function startNginx(
+  dir: string,
+  replicaPorts: readonly [number, number],
+  ports: NginxPorts,
+): Promise<RunningNginx> {
+  const { prefix, file, accessLog, errorLog } = writeNginxConfig(dir, replicaPorts, ports);
+  const proc = startForeground('nginx', ['-p', `${prefix}/`, '-c', file]);
   await waitForPort(ports.balancer, proc, 'nginx');
   await waitForPort(ports.sliceCache, proc, 'nginx');
   return { ...proc, accessLog, errorLog };
 }
 
-/** Starts Debian's varnishd in the foreground with the docs' VCL and command line, on its own work dir. */
-export async function startVarnish(
-  dir: string,
-  replicaPorts: readonly [number, number],
-  port: number,
-): Promise<RunningProcess> {
+/** Writes the docs' VCL under `dir/varnish`, its backends on `replicaPorts`, and returns its path. */
+export function writeVcl(dir: string, replicaPorts: readonly [number, number]): string {
   const work = path.join(dir, 'varnish');
   mkdirSync(work, { recursive: true });
   // Started as root, varnishd reads the VCL as its own unprivileged user: the folder must be readable.
@@ -218,6 +231,17 @@ export async function startVarnish(
       'varnish-vcl',
     ),
   );
+  return vclFile;
+}
+
+/** Starts Debian's varnishd in the foreground with the docs' VCL and command line, on its own work dir. */
+export async function startVarnish(
+  dir: string,
+  replicaPorts: readonly [number, number],
+  port: number,
+): Promise<RunningProcess> {
+  const work = path.join(dir, 'varnish');
+  const vclFile = writeVcl(dir, replicaPorts);
   const command = substitute(
     docsBlock('varnishd'),
     {

@@ -12,7 +12,7 @@ import type { RunningServer } from '../conformance/scenarios.ts';
 import { ADAPTERS } from '../hardening/adapters.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
 import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
-import { collectGarbage, eventually, fdCount, median, rssMiB } from './resources.ts';
+import { collectGarbage, eventually, fdCount, median, outsideHeapMiB, rssMiB } from './resources.ts';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const WINDOW = Math.min(10, SECONDS / 4);
@@ -20,10 +20,13 @@ const CONNECTIONS_PER_ADAPTER = 8;
 const SIZE = 2 * 1024 * 1024;
 /** "Flat": the last window's median may exceed the first window's highest sample by this much. */
 const FD_SLACK = 8;
-// Resident memory also holds what glibc's arenas and V8's committed spaces keep after 8 GiB of buffers
-// have come and gone (measured: +30 to +53 MiB over the minute while the live heap and ArrayBuffers after
-// a GC stay flat); the precise leak checks are those two, before and after the load (LIVE_SLACK_MIB).
-const RSS_SLACK_MIB = 64;
+// Resident memory outside the V8 heap (outsideHeapMiB) also holds what the allocator keeps after 8 to 13
+// GiB of buffers have come and gone, and it takes its time to settle: on Node 20, +30 to +53 MiB over the
+// minute; on Node 24, +110 MiB over the first 85 s at 400 requests/s, then flat (within 15 MiB) for the
+// next 155 s of a 240 s run, so not a leak. The slack is above that warm-up, and catches a native leak of
+// more than about 2.5 MiB/s; the precise leak checks are the live heap and ArrayBuffers after a GC,
+// before and after the load (LIVE_SLACK_MIB).
+const RSS_SLACK_MIB = 128;
 const LIVE_SLACK_MIB = 8;
 
 type Kind =
@@ -115,9 +118,9 @@ describe(`soak: ${SECONDS} s of mixed load on every adapter at once`, () => {
     let bytes = 0;
     const start = Date.now();
     const deadline = start + SECONDS * 1000;
-    const samples: { t: number; fds: number; rss: number }[] = [];
+    const samples: { t: number; fds: number; rss: number; outside: number }[] = [];
     const sampler = setInterval(
-      () => samples.push({ t: (Date.now() - start) / 1000, fds: fdCount(), rss: rssMiB() }),
+      () => samples.push({ t: (Date.now() - start) / 1000, fds: fdCount(), rss: rssMiB(), outside: outsideHeapMiB() }),
       500,
     );
     // The live heap after a full collection, every 5 s (needs --expose-gc; npm run test:stress passes it).
@@ -216,7 +219,7 @@ describe(`soak: ${SECONDS} s of mixed load on every adapter at once`, () => {
     const elapsed = (Date.now() - start) / 1000;
     const first = samples.filter((s) => s.t < WINDOW);
     const last = samples.filter((s) => s.t >= elapsed - WINDOW);
-    const fig = (xs: typeof samples, k: 'fds' | 'rss') => {
+    const fig = (xs: typeof samples, k: 'fds' | 'rss' | 'outside') => {
       const v = xs.map((s) => s[k]);
       return { median: median(v), min: Math.min(...v), max: Math.max(...v) };
     };
@@ -225,6 +228,8 @@ describe(`soak: ${SECONDS} s of mixed load on every adapter at once`, () => {
       fdsLast: fig(last, 'fds'),
       rssFirst: fig(first, 'rss'),
       rssLast: fig(last, 'rss'),
+      outsideFirst: fig(first, 'outside'),
+      outsideLast: fig(last, 'outside'),
     };
     const settled = await eventually(() => fdCount() <= baselineFds, 5_000);
     // The last bodies' read buffers are let go a moment after their sockets close (stream teardown, then
@@ -243,6 +248,7 @@ describe(`soak: ${SECONDS} s of mixed load on every adapter at once`, () => {
         `  aborted (on purpose): ${aborted}; errors: ${errors.length}`,
         `  fds: baseline ${baselineFds}; first ${WINDOW} s ${r(f.fdsFirst)}; last ${WINDOW} s ${r(f.fdsLast)}; after the load ${fdCount()}`,
         `  RSS MiB: first ${WINDOW} s ${r(f.rssFirst, 1)}; last ${WINDOW} s ${r(f.rssLast, 1)}`,
+        `  outside the V8 heap (RSS - heapTotal), MiB: first ${WINDOW} s ${r(f.outsideFirst, 1)}; last ${WINDOW} s ${r(f.outsideLast, 1)}`,
         `  after a GC, MiB: before the load heap ${before.heap.toFixed(1)}, ArrayBuffers ${before.buffers.toFixed(1)}; after it heap ${live.heap.toFixed(1)}, ArrayBuffers ${live.buffers.toFixed(1)}`,
         `  during the load, after a GC every 5 s, MiB: live heap ${heap.map((h) => h.toFixed(1)).join(' ')}; ArrayBuffers ${buffers.map((h) => h.toFixed(1)).join(' ')}`,
       ].join('\n'),
@@ -251,8 +257,8 @@ describe(`soak: ${SECONDS} s of mixed load on every adapter at once`, () => {
     assert.ok(requests > 100 && aborted > 0, 'the load ran');
     assert.ok(f.fdsLast.median <= f.fdsFirst.max + FD_SLACK, 'descriptors grew from the first window to the last');
     assert.ok(
-      f.rssLast.median <= f.rssFirst.median + RSS_SLACK_MIB,
-      'resident memory grew from the first window to the last',
+      f.outsideLast.median <= f.outsideFirst.median + RSS_SLACK_MIB,
+      'resident memory outside the V8 heap grew from the first window to the last',
     );
     // Once the load has stopped, what a full GC leaves is back where it was before the load.
     assert.ok(

@@ -17,7 +17,7 @@ import {
   type UploadServerFactory,
 } from '../uploads/factory.ts';
 import { openRequest, pause, send } from '../uploads/raw.ts';
-import { collectGarbage, eventually, fdCount, median, rssMiB } from './resources.ts';
+import { collectGarbage, eventually, fdCount, median, outsideHeapMiB, rssMiB } from './resources.ts';
 
 const SECONDS = Number(process.env.UPLOAD_SOAK_SECONDS ?? 60);
 const WINDOW = Math.min(10, SECONDS / 4);
@@ -78,9 +78,9 @@ describe(`upload soak: ${SECONDS} s of creations, appends, resumes, HEADs and do
     let bytes = 0;
     const start = Date.now();
     const deadline = start + SECONDS * 1000;
-    const samples: { t: number; fds: number; rss: number }[] = [];
+    const samples: { t: number; fds: number; rss: number; outside: number }[] = [];
     const sampler = setInterval(
-      () => samples.push({ t: (Date.now() - start) / 1000, fds: fdCount(), rss: rssMiB() }),
+      () => samples.push({ t: (Date.now() - start) / 1000, fds: fdCount(), rss: rssMiB(), outside: outsideHeapMiB() }),
       500,
     );
 
@@ -177,7 +177,7 @@ describe(`upload soak: ${SECONDS} s of creations, appends, resumes, HEADs and do
     const elapsed = (Date.now() - start) / 1000;
     const first = samples.filter((s) => s.t < WINDOW);
     const last = samples.filter((s) => s.t >= elapsed - WINDOW);
-    const fig = (xs: typeof samples, k: 'fds' | 'rss') => {
+    const fig = (xs: typeof samples, k: 'fds' | 'rss' | 'outside') => {
       const v = xs.map((s) => s[k]);
       return { median: median(v), min: Math.min(...v), max: Math.max(...v) };
     };
@@ -186,6 +186,8 @@ describe(`upload soak: ${SECONDS} s of creations, appends, resumes, HEADs and do
       fdsLast: fig(last, 'fds'),
       rssFirst: fig(first, 'rss'),
       rssLast: fig(last, 'rss'),
+      outsideFirst: fig(first, 'outside'),
+      outsideLast: fig(last, 'outside'),
     };
     const settled = await eventually(() => fdCount() <= baselineFds, 5_000);
     let live = liveMemory();
@@ -203,6 +205,7 @@ describe(`upload soak: ${SECONDS} s of creations, appends, resumes, HEADs and do
         `  errors: ${errors.length}`,
         `  fds: baseline ${baselineFds}; first ${WINDOW} s ${r(f.fdsFirst)}; last ${WINDOW} s ${r(f.fdsLast)}; after the load ${fdCount()}`,
         `  RSS MiB: first ${WINDOW} s ${r(f.rssFirst, 1)}; last ${WINDOW} s ${r(f.rssLast, 1)}`,
+        `  outside the V8 heap (RSS - heapTotal), MiB: first ${WINDOW} s ${r(f.outsideFirst, 1)}; last ${WINDOW} s ${r(f.outsideLast, 1)}`,
         `  after a GC, MiB: before the load heap ${before.heap.toFixed(1)}, ArrayBuffers ${before.buffers.toFixed(1)}; after it heap ${live.heap.toFixed(1)}, ArrayBuffers ${live.buffers.toFixed(1)}`,
       ].join('\n'),
     );
@@ -212,8 +215,8 @@ describe(`upload soak: ${SECONDS} s of creations, appends, resumes, HEADs and do
     assert.ok((counts.get('download') ?? 0) > 10 && (counts.get('cut (injected)') ?? 0) > 0, 'the load ran');
     assert.ok(f.fdsLast.median <= f.fdsFirst.max + FD_SLACK, 'descriptors grew from the first window to the last');
     assert.ok(
-      f.rssLast.median <= f.rssFirst.median + RSS_SLACK_MIB,
-      'resident memory grew from the first window to the last',
+      f.outsideLast.median <= f.outsideFirst.median + RSS_SLACK_MIB,
+      'resident memory outside the V8 heap grew from the first window to the last',
     );
     assert.ok(
       live.heap <= before.heap + LIVE_SLACK_MIB,

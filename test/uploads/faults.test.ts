@@ -256,6 +256,10 @@ for (const adapter of ['express', 'koa'] as const) {
         }
         const dir = workspace();
         const server = await start(dir);
+        // The handler opens its store (ending with a directory fsync) as it is made, and the child prints
+        // its port before that is done: a request for an unknown upload waits for it, so the faults below
+        // hit the requests and not that start-up fsync (which, failing, fails every request after it).
+        assert.equal((await send(server.url, '/files/AAAAAAAAAAAAAAAAAAAAAA', 'HEAD', TUS)).status, 404);
         const directoryFsync = (error: string) =>
           injectFaults(server.pid, ['-P', dir, '-e', 'trace=fsync', '-e', `inject=fsync:error=${error}`]);
         let faults = await directoryFsync('EIO');
