@@ -39,7 +39,7 @@ import { appendContent, createUpload, downloadUpload, retrieveOffset, terminateU
 export interface UploadEngine<R = IncomingMessage> {
   /** The answer to `request`, or undefined when it is not an upload request (let it fall through). */
   answer(request: UploadRequest<R>): Promise<UploadAnswer | undefined>;
-  /** Resolves once the store is reconciled (requests wait for it on their own). */
+  /** Resolves once the store is reconciled (requests wait for it on their own); after a failed attempt, a new one. */
   readonly ready: Promise<void>;
   /** Stops the expiry sweep timer. */
   close(): void;
@@ -88,16 +88,30 @@ export function createUploadEngine<R = IncomingMessage>(
     digesting: new Set(),
   };
   const onComplete = normalized.hooks.onComplete !== undefined;
-  const ready = ctx.store.open({
-    isExpired: (state) => isExpired(state, ctx.limits()),
-    finish: (state) => completionDue(state, onComplete),
-  });
-  ready.catch(() => {}); // reported by every request that waits for it
+  // Opening (reconciling) the store is tried again after a failure: a volume mounted late or a passing
+  // I/O error fails the requests that waited for that attempt, never every request until a restart.
+  let opening: Promise<void> | undefined;
+  const ready = (): Promise<void> => {
+    if (opening === undefined) {
+      const attempt = ctx.store.open({
+        isExpired: (state) => isExpired(state, ctx.limits()),
+        finish: (state) => completionDue(state, onComplete),
+      });
+      opening = attempt;
+      attempt.catch(() => {
+        if (opening === attempt) opening = undefined;
+      }); // reported by every request that waits for it
+    }
+    return opening;
+  };
+  void ready();
   const timer =
     normalized.expiresAfter === undefined
       ? undefined
       : setInterval(() => {
-          void ready.then(() => sweep(ctx)).catch(() => {});
+          void ready()
+            .then(() => sweep(ctx))
+            .catch(() => {});
         }, normalized.sweepInterval);
   (timer as { unref?: () => void } | undefined)?.unref?.();
   return {
@@ -105,7 +119,9 @@ export function createUploadEngine<R = IncomingMessage>(
       const answer = await route(ctx, request, ready);
       return answer === undefined ? undefined : withLength(answer);
     },
-    ready,
+    get ready() {
+      return ready();
+    },
     close: () => clearInterval(timer),
     options: normalized,
   };
@@ -137,7 +153,7 @@ async function removeIfExpired<R>(ctx: EngineContext<R>, id: string): Promise<vo
 async function route<R>(
   ctx: EngineContext<R>,
   request: UploadRequest<R>,
-  ready: Promise<void>,
+  ready: () => Promise<void>,
 ): Promise<UploadAnswer | undefined> {
   const { method, headers } = request;
   const choice = detectProtocol(headers);
@@ -146,18 +162,18 @@ async function route<R>(
     if (method === 'OPTIONS') {
       const response = discoveryResponse(headers, ctx.limits(), ctx.store.capabilities.concatenation);
       if (response === undefined) return undefined; // a CORS preflight, for the CORS layer
-      await ready;
+      await ready();
       return reply(response);
     }
     if (choice.kind === 'none') return undefined;
     if (choice.kind !== 'tus' && choice.kind !== 'draft') return reply(unsupportedProtocol(choice));
     if (method !== 'POST') return reply(methodNotAllowed(choice, 'OPTIONS, POST'));
-    await ready;
+    await ready();
     return createUpload(ctx, request, choice);
   }
   const match = /^\/([^/]+)$/.exec(path);
   if (match === null) return undefined;
-  await ready;
+  await ready();
   // Only an id of the strict pattern ever reaches the store; anything else is unknown.
   return onUpload(ctx, request, choice, match[1] ?? '');
 }

@@ -15,7 +15,7 @@ import type { ContentEnding, UploadAnswer, UploadContent, UploadTarget } from '.
 export interface UploadHandler {
   /** Answers `req` when it is an upload request (resolves true); resolves false to let it fall through. */
   handle(req: IncomingMessage, res: ServerResponse, target: UploadTarget): Promise<boolean>;
-  /** Resolves once the store is reconciled (requests wait for it on their own). */
+  /** Resolves once the store is reconciled (requests wait for it on their own); after a failed attempt, a new one. */
   readonly ready: Promise<void>;
   /** Stops the expiry sweep timer. */
   close(): void;
@@ -28,7 +28,9 @@ export function createUploadHandler(options: ResumableUploadOptions): UploadHand
   const engine = createUploadEngine(options);
   return {
     handle: (req, res, target) => handleUpload(engine, req, res, target),
-    ready: engine.ready,
+    get ready() {
+      return engine.ready;
+    },
     close: () => engine.close(),
     options: engine.options,
   };
