@@ -530,6 +530,23 @@ const specs: Record<string, Spec> = {
       assert.equal(readFileSync(path.join(program.dir, 'media', moved[0] as string), 'utf8'), 'hello');
     },
   },
+  'snippet: uploads-concatenation-curl': {
+    kind: 'shell',
+    against: 'snippet: uploads-mount',
+    check: (all) => {
+      const [described, final] = responses(all, 2);
+      assert.equal(described?.status, 200);
+      assert.match(
+        described?.headers['upload-concat'] ?? '',
+        /^final;\/files\/[A-Za-z0-9_-]{22} \/files\/[A-Za-z0-9_-]{22}$/,
+      );
+      assert.equal(described?.headers['upload-offset'], '11');
+      assert.equal(described?.headers['upload-length'], '11');
+      assert.equal(final?.status, 200);
+      assert.equal(final?.headers['content-length'], '11');
+      assert.equal(final?.body, 'hello world');
+    },
+  },
   'snippet: upload-engine': { kind: 'program' },
   'snippet: upload-engine-curl': {
     kind: 'shell',
@@ -601,6 +618,21 @@ const specs: Record<string, Spec> = {
       assert.equal(download?.headers['last-modified'], undefined);
       assert.equal(missing?.status, 404);
       assert.equal(missing?.body, '');
+    },
+  },
+  'snippet: web-standard-uploads': { kind: 'program' },
+  'snippet: web-standard-uploads-curl': {
+    kind: 'shell',
+    against: 'snippet: web-standard-uploads',
+    check: (all) => {
+      const [offset, append, download] = responses(all, 3);
+      assert.equal(offset?.status, 200);
+      assert.equal(offset?.headers['upload-offset'], '3');
+      assert.equal(offset?.headers['upload-length'], '5');
+      assert.equal(append?.status, 204);
+      assert.equal(append?.headers['upload-offset'], '5');
+      assert.equal(download?.status, 200);
+      assert.equal(download?.body, 'hello');
     },
   },
   'snippet: web-standard-bun': { kind: 'program', files: { 'public/video.mp4': VIDEO } },
