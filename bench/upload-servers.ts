@@ -48,6 +48,17 @@ export const UPLOAD_SERVERS: Record<string, Start> = {
     });
     return listen(server, port);
   },
+  async 'rs-hono'(directory, port) {
+    // Hono on @hono/node-server with resumableUploads from @range-serve/fetch, mounted as the docs show.
+    const { Hono } = await import('hono');
+    const { getRequestListener } = await import('@hono/node-server');
+    const { resumableUploads } = await import('@range-serve/fetch');
+    const uploads = resumableUploads({ directory, maxSize: MAX_SIZE });
+    const app = new Hono();
+    app.use('/files', async (c, next) => (await uploads(c.req.raw, '/files')) ?? next());
+    app.use('/files/*', async (c, next) => (await uploads(c.req.raw, '/files')) ?? next());
+    return listen(http.createServer(getRequestListener(app.fetch)), port);
+  },
   async 'tus-server'(directory, port) {
     // @tus/server with @tus/file-store, through its node:http handler.
     const { Server } = await import('@tus/server');

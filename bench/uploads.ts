@@ -1,14 +1,17 @@
 /**
- * Side-by-side upload benchmark: range-serve's resumable uploads (Express, Koa, plain node:http) against
- * @tus/server with @tus/file-store, all speaking tus 1.0.0 into a directory on the same file system.
- * Rows: MB/s for 1 GiB in one PATCH and in 8 MiB PATCHes, creations per second, HEADs per second, plus
- * what the disk itself sustains with an fsync (the ceiling of any durable upload). Each server is a
- * child process pinned to one core, the clients run on the other; each round visits every server in
- * turn, and every upload is checked (final offset, stored bytes) before its time counts.
+ * Side-by-side upload benchmark: range-serve's resumable uploads (Express, Koa, plain node:http, Hono
+ * with the fetch adapter) against @tus/server with @tus/file-store, all speaking tus 1.0.0 into a
+ * directory on the same file system. Rows: MB/s for 1 GiB in one PATCH, in 8 MiB PATCHes and in four
+ * parallel partial uploads concatenated (tus concatenation, as tus-js-client's `parallelUploads: 4`
+ * sends it), the time from the final upload's POST to its 201 (downloadable), creations per second,
+ * HEADs per second, plus what the disk itself sustains with an fsync (the ceiling of any durable
+ * upload). Each server is a child process pinned to one core, the clients run on the other; each round
+ * visits every server in turn, and every upload is checked (final offset, stored bytes) before its time
+ * counts.
  *
  * Run: npm run bench:uploads (builds first). Environment: BENCH_QUICK=1 (one round), UPLOAD_BENCH_ROUNDS
  * (default 3), UPLOAD_BENCH_SECONDS (default 3, for the rate rows), UPLOAD_BENCH_SERVERS=a,b,
- * UPLOAD_BENCH_ROWS=one-patch,chunked,create,head. See bench/README.md, "Uploads".
+ * UPLOAD_BENCH_ROWS=one-patch,chunked,parallel,finalize,create,head. See bench/README.md, "Uploads".
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -30,11 +33,13 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const UPLOAD = GiB;
 const CHUNK = 8 * MiB;
+/** Parts of the parallel rows (tus-js-client's `parallelUploads`). */
+const PARTS = 4;
 const CONNECTIONS = 16;
 const TUS = { 'tus-resumable': '1.0.0' } as const;
 const PATCH = { ...TUS, 'content-type': 'application/offset+octet-stream' } as const;
 
-const SERVERS = ['rs-express', 'rs-koa', 'rs-node', 'tus-server'].filter(
+const SERVERS = ['rs-express', 'rs-koa', 'rs-node', 'rs-hono', 'tus-server'].filter(
   (s) => only('UPLOAD_BENCH_SERVERS')?.includes(s) ?? true,
 );
 const PEER = 'tus-server';
@@ -42,7 +47,9 @@ const PEER = 'tus-server';
 interface Row {
   readonly id: string;
   readonly label: string;
-  readonly unit: 'MB/s' | 'req/s';
+  readonly unit: 'MB/s' | 'req/s' | 'ms';
+  /** Only these servers (the others have no such feature: @tus/file-store does not concatenate). */
+  readonly only?: readonly string[];
   /** One measurement against the server on `port` with its upload directory; returns the rate. */
   readonly run: (port: number, directory: string, check: boolean) => Promise<number>;
 }
@@ -50,6 +57,27 @@ interface Row {
 const ALL_ROWS: readonly Row[] = [
   { id: 'one-patch', label: '1 GiB in one PATCH', unit: 'MB/s', run: (p, d, c) => upload(p, d, UPLOAD, c) },
   { id: 'chunked', label: '1 GiB in 8 MiB PATCHes', unit: 'MB/s', run: (p, d, c) => upload(p, d, CHUNK, c) },
+  {
+    id: 'parallel',
+    label: `1 GiB in ${PARTS} parallel parts, concatenated`,
+    unit: 'MB/s',
+    only: ['rs-express', 'rs-koa', 'rs-node', 'rs-hono'],
+    run: (p, d, c) => fromParallel('parallel', p, d, c),
+  },
+  {
+    id: 'finalize',
+    label: `final POST to 201 (downloadable), 1 GiB of ${PARTS} parts`,
+    unit: 'ms',
+    only: ['rs-express', 'rs-koa', 'rs-node', 'rs-hono'],
+    run: (p, d, c) => fromParallel('finalize', p, d, c),
+  },
+  {
+    id: 'final-digest',
+    label: `final POST to Repr-Digest known, 1 GiB of ${PARTS} parts`,
+    unit: 'ms',
+    only: ['rs-express', 'rs-koa', 'rs-node', 'rs-hono'],
+    run: (p, d, c) => fromParallel('final-digest', p, d, c),
+  },
   { id: 'create', label: `creations (POST), ${CONNECTIONS} connections`, unit: 'req/s', run: (p) => creations(p) },
   { id: 'head', label: `HEAD (offset), ${CONNECTIONS} connections`, unit: 'req/s', run: (p) => heads(p) },
 ];
@@ -243,6 +271,109 @@ async function upload(port: number, directory: string, each: number, check: bool
   }
 }
 
+/** The figures of the last parallel upload on each port that no row has taken yet: `${row}/${port}` -> value. */
+const parallelFigures = new Map<string, number>();
+
+/**
+ * The figure of row `id` (`parallel`, `finalize`, `final-digest`) for the server on `port`: one parallel
+ * upload gives all three, so the three rows of a round cost one upload of 1 GiB, not three.
+ */
+async function fromParallel(id: string, port: number, directory: string, check: boolean): Promise<number> {
+  const key = `${id}/${port}`;
+  if (!parallelFigures.has(key)) {
+    const times = await parallel(port, directory, check);
+    parallelFigures.set(`parallel/${port}`, UPLOAD / 1e6 / (times.total / 1e3));
+    parallelFigures.set(`finalize/${port}`, times.finalize);
+    parallelFigures.set(`final-digest/${port}`, times.digested);
+  }
+  const value = parallelFigures.get(key) as number;
+  parallelFigures.delete(key);
+  return value;
+}
+
+/**
+ * UPLOAD bytes as PARTS partial uploads sent at once on their own connections (each one PATCH), then
+ * the final upload made of them: total ms from the first POST to the final's 201, and the final POST's
+ * own ms (the time from "every part is in" to "downloadable").
+ */
+async function parallel(
+  port: number,
+  directory: string,
+  check: boolean,
+): Promise<{ total: number; finalize: number; digested: number }> {
+  const size = UPLOAD / PARTS;
+  const agents = Array.from({ length: PARTS }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  try {
+    const started = process.hrtime.bigint();
+    const locations = await Promise.all(
+      agents.map(async (agent) => {
+        const created = await request(agent, port, 'POST', '/files', {
+          ...TUS,
+          'upload-concat': 'partial',
+          'upload-length': String(size),
+        });
+        const location = created.headers.location;
+        if (created.status !== 201 || location === undefined)
+          throw new Error(`partial creation answered ${created.status}`);
+        const target = new URL(location, 'http://127.0.0.1').pathname;
+        const res = await request(
+          agent,
+          port,
+          'PATCH',
+          target,
+          { ...PATCH, 'upload-offset': '0', 'content-length': String(size) },
+          (req) => stream(req, size),
+        );
+        if (res.status !== 204 || res.headers['upload-offset'] !== String(size)) {
+          throw new Error(`part PATCH answered ${res.status}, Upload-Offset ${res.headers['upload-offset']}`);
+        }
+        return target;
+      }),
+    );
+    const finalStarted = process.hrtime.bigint();
+    const final = await request(agents[0] as http.Agent, port, 'POST', '/files', {
+      ...TUS,
+      'upload-concat': `final;${locations.join(' ')}`,
+    });
+    const ended = process.hrtime.bigint();
+    if (final.status !== 201 || final.headers['upload-offset'] !== String(UPLOAD)) {
+      throw new Error(`final creation answered ${final.status}, Upload-Offset ${final.headers['upload-offset']}`);
+    }
+    // The final's SHA-256 is taken after its 201, in the background: poll HEAD until Repr-Digest shows
+    // (after the two times above were taken, so the polling costs them nothing).
+    const target = new URL(final.headers.location ?? '', 'http://127.0.0.1').pathname;
+    for (;;) {
+      const head = await request(agents[1] as http.Agent, port, 'HEAD', target, {});
+      if (head.headers['repr-digest'] !== undefined) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const digested = Number(process.hrtime.bigint() - finalStarted) / 1e6;
+    if (check) verifyParts(directory, path.basename(final.headers.location ?? ''));
+    wipe(directory);
+    return { total: Number(ended - started) / 1e6, finalize: Number(ended - finalStarted) / 1e6, digested };
+  } finally {
+    for (const agent of agents) agent.destroy();
+  }
+}
+
+/** The final upload's part files hold exactly the bytes sent, in order. */
+function verifyParts(directory: string, id: string): void {
+  const scratch = Buffer.alloc(BLOCK.length);
+  for (let part = 0; part < PARTS; part++) {
+    const file = path.join(directory, `${id}.${part}`);
+    const fd = fs.openSync(file, 'r');
+    try {
+      if (fs.fstatSync(fd).size !== UPLOAD / PARTS) throw new Error(`${file}: ${fs.fstatSync(fd).size} bytes`);
+      for (let at = 0; at < UPLOAD / PARTS; at += BLOCK.length) {
+        const n = fs.readSync(fd, scratch, 0, BLOCK.length, at);
+        if (n !== BLOCK.length || !scratch.equals(BLOCK)) throw new Error(`${file}: wrong bytes at ${at}`);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
 /** The stored file holds exactly the bytes sent. */
 function verifyStored(directory: string, location: string): void {
   const file = path.join(directory, path.basename(location));
@@ -359,6 +490,7 @@ function median(values: readonly number[]): number {
 
 function rate(value: number, unit: Row['unit']): string {
   if (unit === 'MB/s') return `${Math.round(value).toLocaleString('en-US')} MB/s`;
+  if (unit === 'ms') return `${value.toFixed(1)} ms`;
   return value >= 10_000
     ? `${(value / 1000).toFixed(1)}k`
     : value >= 1000
@@ -399,6 +531,7 @@ async function main(): Promise<void> {
           // The order turns every row and round, so no server always follows the same one.
           const shift = (round + r) % running.length;
           for (const server of [...running.slice(shift), ...running.slice(0, shift)]) {
+            if (row.only !== undefined && !row.only.includes(server.name)) continue;
             settle(server.directory);
             const key = `${row.id}/${server.name}`;
             try {

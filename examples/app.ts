@@ -25,6 +25,8 @@ export interface LogEntry {
   readonly contentRange: string | undefined;
   /** The request's `Upload-Offset` (an append says where its content starts). */
   readonly uploadOffset: string | undefined;
+  /** The request's `Upload-Concat` (tus concatenation: `partial`, or `final;` and the parts). */
+  readonly uploadConcat: string | undefined;
   /** The response's `Upload-Offset` (the offset the server acknowledged). */
   readonly answeredOffset: string | undefined;
   /** The response's `Location` (where a creation put the upload). */
@@ -114,6 +116,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
           status: res.headersSent ? res.statusCode : 0,
           contentRange: header('content-range'),
           uploadOffset: typeof req.headers['upload-offset'] === 'string' ? req.headers['upload-offset'] : undefined,
+          uploadConcat: typeof req.headers['upload-concat'] === 'string' ? req.headers['upload-concat'] : undefined,
           answeredOffset: header('upload-offset'),
           location: header('location'),
           complete: res.writableFinished,

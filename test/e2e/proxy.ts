@@ -14,6 +14,11 @@ export interface CuttingProxy {
   bytesToServer(): number;
   /** Destroys every connection once `bytes` more have been forwarded to the app (once). */
   cutAfter(bytes: number): void;
+  /**
+   * Destroys only the connection that carries the byte `bytes` more from now (once), both its sides:
+   * one of several parallel requests loses its connection, the others go on.
+   */
+  cutOneAfter(bytes: number): void;
   /** Resolves when an armed cut has happened. */
   readonly cut: () => Promise<void>;
   close(): Promise<void>;
@@ -24,6 +29,7 @@ export async function startCuttingProxy(targetPort: number): Promise<CuttingProx
   const sockets = new Set<net.Socket>();
   let forwarded = 0;
   let cutAt: number | undefined;
+  let cutAll = true;
   let onCut: (() => void) | undefined;
   let cutDone: Promise<void> = Promise.resolve();
 
@@ -51,9 +57,14 @@ export async function startCuttingProxy(targetPort: number): Promise<CuttingProx
       if (limit !== undefined && forwarded >= limit) {
         cutAt = undefined;
         client.pause();
-        // Let the piece that reached the limit leave first, then drop both sides of every connection.
+        // Let the piece that reached the limit leave first, then drop both sides of every connection
+        // (or of this one only).
         upstream.write('', () => {
-          destroyAll();
+          if (cutAll) destroyAll();
+          else {
+            client.destroy();
+            upstream.destroy();
+          }
           onCut?.();
         });
         return;
@@ -74,6 +85,12 @@ export async function startCuttingProxy(targetPort: number): Promise<CuttingProx
     bytesToServer: () => forwarded,
     cutAfter(bytes) {
       cutAt = forwarded + bytes;
+      cutAll = true;
+      cutDone = new Promise<void>((resolve) => (onCut = resolve));
+    },
+    cutOneAfter(bytes) {
+      cutAt = forwarded + bytes;
+      cutAll = false;
       cutDone = new Promise<void>((resolve) => (onCut = resolve));
     },
     cut: () => cutDone,

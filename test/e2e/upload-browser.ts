@@ -165,3 +165,35 @@ export async function checkUploadPanel(
     return { uploadUrl, downloadSha256, screenshot: await screenshot(page, `e2e-${label}-upload-panel.png`) };
   });
 }
+
+/**
+ * The demo page's upload panel with "parallel parts" set to 4: picks `file`, waits for the end (four
+ * partial uploads, then the final one), and hashes in the page what the download link serves.
+ */
+export async function checkParallelPanel(
+  baseUrl: string,
+  label: string,
+  profileDir: string,
+  file: string,
+): Promise<PanelUpload> {
+  return withThrottledPage(profileDir, async (page, failures) => {
+    assert.equal((await page.goto(baseUrl))?.status(), 200);
+    const state = 'document.getElementById("upload-status").dataset.state';
+    await page.selectOption('#upload-parts', '4');
+    await page.setInputFiles('#upload-file', file);
+    await page.waitForFunction(`${state} === 'done'`);
+    assert.deepEqual(failures, []);
+    const uploadUrl = String(await page.evaluate('document.getElementById("upload-status").dataset.url'));
+    const href = String(await page.getAttribute('#uploaded-link', 'href'));
+    assert.equal(href, uploadUrl);
+    const downloadSha256 = String(
+      await page.evaluate(`(async () => {
+        const bytes = await (await fetch(${JSON.stringify(href)}, { cache: 'no-store' })).arrayBuffer();
+        const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+        return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+      })()`),
+    );
+    await page.locator('#uploaded').scrollIntoViewIfNeeded();
+    return { uploadUrl, downloadSha256, screenshot: await screenshot(page, `e2e-${label}-upload-panel-parallel.png`) };
+  });
+}

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { DRAFT_INTEROP_VERSIONS } from '@range-serve/core/upload';
 import * as tus from 'tus-js-client';
 import { type Adapter, type LogEntry, type RunningDemo, startDemo } from '../../examples/app.ts';
-import { checkUploadPanel, checkUppy } from './upload-browser.ts';
+import { checkParallelPanel, checkUploadPanel, checkUppy } from './upload-browser.ts';
 import { type CuttingProxy, startCuttingProxy } from './proxy.ts';
 import { killAll, requireTool, run, runOk, sha256, sha256File, sizeOf, waitFor } from './clients.ts';
 
@@ -179,6 +179,60 @@ export function runUploadEndToEnd(adapter: Adapter): void {
         if (protocol === 'tus-v1') completed = uploadPath;
       });
     }
+
+    it('tus-js-client with parallelUploads: 4: one part cut by the network resumes alone, and the final upload is the file byte for byte', async () => {
+      const attempt = new Attempt();
+      const upload = new tus.Upload(big, {
+        endpoint: `${proxy.origin}/files`,
+        parallelUploads: 4,
+        metadata: { filename: 'parallel.bin', filetype: 'application/octet-stream' },
+        // No retries of its own: the test resumes it, so every request is one the test expects.
+        retryDelays: [],
+        onError: (err) => attempt.settle?.reject(err),
+        onSuccess: () => attempt.settle?.resolve(),
+      });
+      const from = log.length;
+      const partsOf = () => log.slice(from).filter((e) => e.method === 'POST' && e.uploadConcat === 'partial');
+      // Once every part is under way, one connection (whichever carries the byte) is cut.
+      proxy.cutOneAfter(24 * MiB);
+      const first = attempt.next();
+      upload.start();
+      await assert.rejects(first, 'the cut part reached tus-js-client as an error');
+      await proxy.cut();
+      // The other three parts run on to their end; the cut one's bytes that arrived are kept.
+      await waitFor('four parts created, three completed, one cut', () => {
+        const patches = log.slice(from).filter((e) => e.method === 'PATCH');
+        return partsOf().length === 4 && patches.filter((e) => e.status === 204).length === 3 && patches.length === 4;
+      });
+      const parts = partsOf().map((e) => e.location ?? '');
+      const cut = log.slice(from).find((e) => e.method === 'PATCH' && e.status !== 204) as LogEntry;
+      assert.ok(parts.includes(cut.url), 'the cut request was an append to a part');
+      const before = proxy.bytesToServer();
+      const second = attempt.next();
+      upload.start();
+      await second;
+      const resumedBytes = proxy.bytesToServer() - before;
+      assert.ok(resumedBytes < BIG / 4, `the resume sent ${resumedBytes} bytes: more than the cut part`);
+
+      const finalPath = new URL(upload.url ?? '').pathname;
+      await waitFor('the final upload to be logged', () => entriesOf(log, finalPath).length > 0);
+      const [creation] = entriesOf(log, finalPath) as [LogEntry];
+      assert.deepEqual([creation.method, creation.status], ['POST', 201]);
+      const named = (creation.uploadConcat ?? '')
+        .replace(/^final;/, '')
+        .split(' ')
+        .map((url) => new URL(url).pathname);
+      assert.deepEqual(new Set(named), new Set(parts), 'the final names the four parts');
+      // Only the cut part was asked for its offset and appended to again.
+      const resumed = log.slice(from).filter((e) => e.method === 'PATCH' && e.uploadOffset !== '0');
+      assert.deepEqual(
+        resumed.map((e) => e.url),
+        [cut.url],
+      );
+      const back = await request(origin(), finalPath, 'GET', {});
+      assert.equal(back.status, 200);
+      assert.equal(sha256(back.body), bigSha, 'the final upload downloads as the file');
+    });
 
     it(`a node:http client of interop ${NEWEST_INTEROP}: create with Upload-Complete: ?0, cut, HEAD, append with ?1 (no 104: the Location comes from the final 201)`, async () => {
       const content = randomBytes(24 * MiB);
@@ -380,6 +434,23 @@ export function runUploadEndToEnd(adapter: Adapter): void {
       assert.equal(await sha256File(stored(uploadPath)), sha256(content), 'the stored file');
       const ranged = entriesOf(log, uploadPath).filter((e) => e.method === 'GET' && e.status === 206);
       assert.equal(ranged.length, 1, 'the page fetched a range of the upload');
+    });
+
+    it('the demo page with "parallel parts" set to 4: four partial uploads, one final upload, downloaded back', async () => {
+      requireTool('chromium');
+      const file = path.join(work, 'panel-parallel.bin');
+      const content = randomBytes(6 * MiB);
+      writeFileSync(file, content);
+      const from = log.length;
+      const result = await checkParallelPanel(demo.url, adapter, path.join(work, 'panel-parallel-profile'), file);
+      console.log(`screenshot: ${result.screenshot}`);
+      assert.equal(result.downloadSha256, sha256(content), 'the download link served other bytes');
+      const uploadPath = new URL(result.uploadUrl).pathname;
+      const parts = log.slice(from).filter((e) => e.method === 'POST' && e.uploadConcat === 'partial');
+      assert.equal(parts.length, 4);
+      const final = log.slice(from).find((e) => e.location === uploadPath) as LogEntry;
+      assert.deepEqual([final.method, final.status], ['POST', 201]);
+      assert.match(final.uploadConcat ?? '', /^final;(\S+ ){3}\S+$/);
     });
   });
 }

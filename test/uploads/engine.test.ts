@@ -166,7 +166,8 @@ describe('protocol decisions', () => {
     ];
     for (const [headers, expected] of rows) {
       const plan = planCreation(tus, headers, LIMITS);
-      assert.equal(plan.kind === 'create' ? 'create' : plan.response.status, expected, JSON.stringify(headers));
+      const got = plan.kind === 'refuse' ? plan.response.status : plan.kind;
+      assert.equal(got, expected, JSON.stringify(headers));
     }
     const plan = planCreation(
       tus,
@@ -392,5 +393,63 @@ describe('a client that leaves while a hook keeps it waiting', () => {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('tus concatenation, pure', () => {
+  it('Upload-Concat is partial, or final; and the references separated by spaces; anything else is invalid', async () => {
+    const { parseUploadConcat } = await import('../../packages/core/src/upload/fields.ts');
+    for (const [value, expected] of [
+      [undefined, undefined],
+      ['partial', { kind: 'partial' }],
+      [' partial ', { kind: 'partial' }],
+      ['final;/files/a /files/b', { kind: 'final', references: ['/files/a', '/files/b'] }],
+      ['final; /files/a  http://h/files/b ', { kind: 'final', references: ['/files/a', 'http://h/files/b'] }],
+      ['final;', { kind: 'final', references: [] }],
+      ['Partial', 'invalid'],
+      ['final /files/a', 'invalid'],
+      ['partial;', 'invalid'],
+      [['partial', 'partial'], 'invalid'],
+    ] as const) {
+      assert.deepEqual(parseUploadConcat(value as string | string[] | undefined), expected, JSON.stringify(value));
+    }
+  });
+
+  it('a reference names an upload of this endpoint by its path or a URL of the same origin, and nothing else', async () => {
+    const { resolveConcatReference } = await import('../../packages/core/src/upload/protocol.ts');
+    const id = 'AbcdefghijklmnopqrstuV';
+    const origin = 'https://up.example:8443';
+    for (const [reference, prefix, expected] of [
+      [`/files/${id}`, '/files', id],
+      [`${origin}/files/${id}`, '/files', id],
+      [`HTTPS://UP.EXAMPLE:8443/files/${id}`, '/files', id],
+      [`/${id}`, '', id],
+      [`/api/up/${id}`, '/api/up', id],
+      [`https://up.example/files/${id}`, '/files', 'is on another origin'],
+      [`http://up.example:8443/files/${id}`, '/files', 'is on another origin'],
+      [`ftp://up.example:8443/files/${id}`, '/files', 'is on another origin'],
+      [`https://user@up.example:8443/files/${id}`, '/files', 'carries user information'],
+      [`//up.example:8443/files/${id}`, '/files', 'is a network-path reference (another host)'],
+      [id, '/files', 'is a relative reference: send the path from the root or the whole URL'],
+      [`files/${id}`, '/files', 'is a relative reference: send the path from the root or the whole URL'],
+      [`/files/../files/${id}`, '/files', 'has dot segments'],
+      [`${origin}/files/./${id}`, '/files', 'has dot segments'],
+      [`/files/%2e%2e/files/${id}`, '/files', 'has percent-encoding, a backslash, a query or a fragment'],
+      [`/files%2f${id}`, '/files', 'has percent-encoding, a backslash, a query or a fragment'],
+      [`/files\\${id}`, '/files', 'has percent-encoding, a backslash, a query or a fragment'],
+      [`/files/${id}#x`, '/files', 'has percent-encoding, a backslash, a query or a fragment'],
+      [`/files/${id}/`, '/files', 'is not an upload of this endpoint'],
+      [`/files/x/${id}`, '/files', 'is not an upload of this endpoint'],
+      [`/other/${id}`, '/files', 'is not an upload of this endpoint'],
+      [`/files/${id}x`, '/files', 'is not an upload of this endpoint'],
+      [`/files/${id}`, '/api/up', 'is not an upload of this endpoint'],
+      [origin, '/files', 'is not an upload of this endpoint'],
+    ] as const) {
+      const got = resolveConcatReference(reference, prefix, origin);
+      assert.deepEqual(got, expected === id ? { id } : { problem: expected }, reference);
+    }
+    assert.deepEqual(resolveConcatReference(`${origin}/files/${id}`, '/files', undefined), {
+      problem: 'is an absolute URL, and this request has no origin to compare',
+    });
   });
 });

@@ -24,6 +24,8 @@ export interface UploadSetup {
   readonly options: ResumableUploadOptions;
   /** Put a body-reading middleware before the uploads (to show it is reported, never stored). */
   readonly consumeBodyFirst?: boolean;
+  /** The app trusts a proxy on loopback (Express `trust proxy`, Koa `app.proxy`): its `X-Forwarded-*` fields apply. */
+  readonly trustProxy?: boolean;
 }
 
 /** Starts an app with `resumableUploads(setup.options)` under `/files`. */
@@ -40,6 +42,7 @@ function drain(req: import('node:http').IncomingMessage): Promise<void> {
 export function expressUploadFactory(express: () => Express): UploadServerFactory {
   return async (setup) => {
     const app = express();
+    if (setup.trustProxy) app.set('trust proxy', 'loopback');
     if (setup.consumeBodyFirst) {
       app.use((req: Request, _res: Response, next: NextFunction) => {
         drain(req).then(() => next(), next);
@@ -61,6 +64,7 @@ export function expressUploadFactory(express: () => Express): UploadServerFactor
 export function koaUploadFactory(KoaClass: new () => Koa): UploadServerFactory {
   return async (setup) => {
     const app = new KoaClass();
+    if (setup.trustProxy) app.proxy = true;
     app.on('error', () => {});
     app.use(async (ctx, next) => {
       try {

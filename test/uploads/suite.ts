@@ -83,7 +83,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
         assert.equal(res.headers['tus-version'], '1.0.0');
         assert.equal(
           res.headers['tus-extension'],
-          'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination',
+          'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination,concatenation',
         );
         assert.equal(res.headers['tus-max-size'], String(2 ** 20));
         assert.equal(res.headers['tus-checksum-algorithm'], 'sha1,sha256,sha512,md5');
@@ -569,6 +569,292 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
       });
     });
 
+    describe('tus concatenation: parallel parts', () => {
+      const s = serve((dir) => ({ options: { directory: dir, maxSize: '1 MiB', expiresAfter: '1h' } }));
+      const PATCH = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+
+      /** A partial upload holding `bytes`, created with them (creation-with-upload). */
+      async function partial(bytes: Buffer): Promise<string> {
+        const res = await send(
+          s.url(),
+          '/files',
+          'POST',
+          { ...PATCH, 'upload-concat': 'partial', 'upload-length': String(bytes.length) },
+          bytes,
+        );
+        assert.equal(res.status, 201, res.body.toString());
+        assert.equal(res.headers['upload-offset'], String(bytes.length));
+        return res.headers.location ?? '';
+      }
+
+      /** A POST of a final upload with `Upload-Concat: value`. */
+      function final(value: string, extra: Record<string, string> = {}) {
+        return send(s.url(), '/files', 'POST', { ...TUS, 'upload-concat': value, ...extra });
+      }
+
+      it('a partial upload is an ordinary upload (defer-length, checksum, expiry) whose HEAD says Upload-Concat: partial', async () => {
+        const deferred = await send(s.url(), '/files', 'POST', {
+          ...TUS,
+          'upload-concat': 'partial',
+          'upload-defer-length': '1',
+        });
+        assert.equal(deferred.status, 201);
+        const location = deferred.headers.location ?? '';
+        const wrong = await send(
+          s.url(),
+          location,
+          'PATCH',
+          {
+            ...PATCH,
+            'upload-offset': '0',
+            'upload-checksum': `sha1 ${createHash('sha1').update('nope').digest('base64')}`,
+          },
+          Buffer.from('hello'),
+        );
+        assert.equal(wrong.status, 460);
+        const done = await send(
+          s.url(),
+          location,
+          'PATCH',
+          {
+            ...PATCH,
+            'upload-offset': '0',
+            'upload-length': '5',
+            'upload-checksum': `sha1 ${createHash('sha1').update('hello').digest('base64')}`,
+          },
+          Buffer.from('hello'),
+        );
+        assert.equal(done.status, 204);
+        assert.equal(done.headers['upload-offset'], '5');
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-concat'], 'partial');
+        assert.equal(head.headers['upload-offset'], '5');
+        assert.equal(head.headers['upload-length'], '5');
+        // Complete, it still expires: a piece kept for a final upload that may never come.
+        assert.match(String(head.headers['upload-expires']), /GMT$/);
+        // Only ever served inside its final upload.
+        assert.equal((await send(s.url(), location, 'GET')).status, 404);
+      });
+
+      it('a final upload is its partials in list order: 201, HEAD with Upload-Concat as received, downloads across parts with ranges and its digest', async () => {
+        const parts = [randomBytes(1000), randomBytes(1), randomBytes(4000), randomBytes(2500)];
+        const locations = await Promise.all(parts.map((bytes) => partial(bytes)));
+        const whole = Buffer.concat(parts);
+        // Paths and same-origin absolute URLs may be mixed, as the spec allows.
+        const references = [locations[0], `${s.url()}${locations[1]}`, locations[2], `${s.url()}${locations[3]}`];
+        const value = `final;${references.join(' ')}`;
+        const metadata = `filename ${b64('whole.bin')},filetype ${b64('application/octet-stream')}`;
+        const created = await final(value, { 'upload-metadata': metadata });
+        assert.equal(created.status, 201, created.body.toString());
+        assert.equal(created.headers['tus-resumable'], '1.0.0');
+        assert.equal(created.headers['upload-offset'], String(whole.length));
+        const location = created.headers.location ?? '';
+        assert.match(location, ID_PATH);
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.equal(head.status, 200);
+        assert.equal(head.headers['upload-concat'], value);
+        assert.equal(head.headers['upload-offset'], String(whole.length));
+        assert.equal(head.headers['upload-length'], String(whole.length));
+        assert.equal(head.headers['upload-metadata'], metadata);
+        assert.equal(head.headers['upload-expires'], undefined);
+        const got = await send(s.url(), location, 'GET');
+        assert.equal(got.status, 200);
+        assert.ok(got.body.equals(whole), 'the final upload differs from its parts in order');
+        assert.equal(got.headers['content-disposition'], 'attachment; filename="whole.bin"');
+        assert.match(got.headers.etag ?? '', /^"[0-9a-f]+-[A-Za-z0-9_-]{22}"$/);
+        // A range across the boundary of three parts, and a multipart of two.
+        const across = await send(s.url(), location, 'GET', { range: 'bytes=990-5010', 'if-range': got.headers.etag });
+        assert.equal(across.status, 206);
+        assert.equal(across.headers['content-range'], `bytes 990-5010/${whole.length}`);
+        assert.ok(across.body.equals(whole.subarray(990, 5011)));
+        const multi = await send(s.url(), location, 'GET', { range: 'bytes=0-9,1000-1000' });
+        assert.equal(multi.status, 206);
+        assert.match(multi.headers['content-type'] ?? '', /^multipart\/byteranges; boundary=/);
+        assert.ok(multi.body.includes(whole.subarray(0, 10)));
+        const stale = await send(s.url(), location, 'GET', { range: 'bytes=0-9', 'if-range': '"other"' });
+        assert.equal(stale.status, 200);
+        assert.equal((await send(s.url(), location, 'GET', { 'if-none-match': got.headers.etag })).status, 304);
+        // The SHA-256 is taken after the final was answered; bounded wait for it.
+        const digest = `sha-256=:${createHash('sha256').update(whole).digest('base64')}:`;
+        let reprDigest = got.headers['repr-digest'];
+        for (let i = 0; i < 50 && reprDigest === undefined; i++) {
+          await pause(20);
+          reprDigest = (await send(s.url(), location, 'HEAD')).headers['repr-digest'];
+        }
+        assert.equal(reprDigest, digest);
+      });
+
+      it('the same partial named twice is its bytes twice (tus: it "MAY be present multiple times")', async () => {
+        const a = await partial(Buffer.from('ab'));
+        const b = await partial(Buffer.from('cd'));
+        const created = await final(`final;${a} ${b} ${a}`);
+        assert.equal(created.status, 201, created.body.toString());
+        const got = await send(s.url(), created.headers.location ?? '', 'GET');
+        assert.equal(got.body.toString(), 'abcdab');
+        // A partial may go into several final uploads.
+        const again = await final(`final;${b} ${a}`);
+        assert.equal((await send(s.url(), again.headers.location ?? '', 'GET')).body.toString(), 'cdab');
+      });
+
+      it('PATCH to a final upload is 403 and changes nothing', async () => {
+        const a = await partial(Buffer.from('final'));
+        const location = (await final(`final;${a}`)).headers.location ?? '';
+        for (const offset of ['5', '0']) {
+          const res = await send(
+            s.url(),
+            location,
+            'PATCH',
+            { ...PATCH, 'upload-offset': offset },
+            Buffer.from('more'),
+          );
+          assert.equal(res.status, 403);
+          assert.equal(res.headers['tus-resumable'], '1.0.0');
+        }
+        assert.equal((await send(s.url(), location, 'GET')).body.toString(), 'final');
+      });
+
+      it('DELETE of a final upload leaves its partials; DELETE of a partial leaves a final made of it whole', async () => {
+        const a = await partial(Buffer.from('left'));
+        const b = await partial(Buffer.from('right'));
+        const first = (await final(`final;${a} ${b}`)).headers.location ?? '';
+        const second = (await final(`final;${b} ${a}`)).headers.location ?? '';
+        assert.equal((await send(s.url(), first, 'DELETE', TUS)).status, 204);
+        assert.equal((await send(s.url(), first, 'HEAD', TUS)).status, 404);
+        assert.equal((await send(s.url(), a, 'HEAD', TUS)).headers['upload-offset'], '4');
+        assert.equal((await send(s.url(), a, 'DELETE', TUS)).status, 204);
+        assert.equal((await send(s.url(), b, 'DELETE', TUS)).status, 204);
+        assert.equal((await send(s.url(), second, 'GET')).body.toString(), 'rightleft');
+        assert.equal((await send(s.url(), second, 'DELETE', TUS)).status, 204);
+        const id = second.slice('/files/'.length);
+        assert.deepEqual(
+          readdirSync(s.dir()).filter((name) => name.startsWith(id)),
+          [],
+          'the final left files behind',
+        );
+      });
+
+      it('unfinished partial uploads are refused with 400 naming each, and nothing is created', async () => {
+        const done = await partial(Buffer.from('done'));
+        const half = await send(
+          s.url(),
+          '/files',
+          'POST',
+          { ...PATCH, 'upload-concat': 'partial', 'upload-length': '10' },
+          Buffer.from('12345'),
+        );
+        const none = await send(s.url(), '/files', 'POST', {
+          ...TUS,
+          'upload-concat': 'partial',
+          'upload-defer-length': '1',
+        });
+        const [halfway, deferred] = [half.headers.location ?? '', none.headers.location ?? ''];
+        const before = readdirSync(s.dir()).sort();
+        const res = await final(`final;${done} ${halfway} ${deferred}`);
+        assert.equal(res.status, 400);
+        assert.equal(
+          res.body.toString(),
+          `Upload-Concat: these partial uploads are not complete: ${halfway} (5 of 10), ${deferred} (0 of a deferred length)`,
+        );
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+      });
+
+      it('a bad list is refused with a 4xx naming the reference, and nothing is created', async () => {
+        const a = await partial(Buffer.from('aaaa'));
+        const id = a.slice('/files/'.length);
+        const plain = await createTus(s.url(), 0);
+        const finished = (await final(`final;${a}`)).headers.location ?? '';
+        const unknown = `/files/${'U'.repeat(22)}`;
+        const { port } = new URL(s.url());
+        const before = readdirSync(s.dir()).sort();
+        for (const [value, extra, status, message] of [
+          [`final;http://evil.example${a}`, {}, 400, `http://evil.example${a} is on another origin`],
+          [`final;https://127.0.0.1:${port}${a}`, {}, 400, `https://127.0.0.1:${port}${a} is on another origin`],
+          [
+            `final;//127.0.0.1:${port}${a}`,
+            {},
+            400,
+            `//127.0.0.1:${port}${a} is a network-path reference (another host)`,
+          ],
+          [`final;/other/${id}`, {}, 400, `/other/${id} is not an upload of this endpoint`],
+          [`final;${id}`, {}, 400, `${id} is a relative reference: send the path from the root or the whole URL`],
+          [`final;/files/../files/${id}`, {}, 400, `/files/../files/${id} has dot segments`],
+          [`final;/files/./${id}`, {}, 400, `/files/./${id} has dot segments`],
+          [`final;${s.url()}/x/../files/${id}`, {}, 400, `${s.url()}/x/../files/${id} has dot segments`],
+          [`final;/files%2F${id}`, {}, 400, `/files%2F${id} has percent-encoding, a backslash, a query or a fragment`],
+          [
+            `final;/files/${id}%2e`,
+            {},
+            400,
+            `/files/${id}%2e has percent-encoding, a backslash, a query or a fragment`,
+          ],
+          [`final;/files\\${id}`, {}, 400, `/files\\${id} has percent-encoding, a backslash, a query or a fragment`],
+          [`final;${a}?x=1`, {}, 400, `${a}?x=1 has percent-encoding, a backslash, a query or a fragment`],
+          [`final;${unknown}`, {}, 400, `${unknown} names no upload`],
+          [`final;${plain}`, {}, 400, `${plain} is not a partial upload`],
+          [`final;${finished}`, {}, 400, `${finished} is not a partial upload`],
+          ['final;', {}, 400, 'final names no partial upload'],
+          ['final; ', {}, 400, 'final names no partial upload'],
+          [
+            `final;${Array.from({ length: 101 }, () => a).join(' ')}`,
+            {},
+            400,
+            'final names 101 partial uploads; at most 100 are allowed',
+          ],
+          ['partial;', {}, 400, undefined],
+          ['whole', {}, 400, undefined],
+          [`final;${a}`, { 'upload-length': '4' }, 400, undefined],
+          [`final;${a}`, { 'upload-defer-length': '1' }, 400, undefined],
+        ] as const) {
+          const res = await final(value, extra);
+          const what = `${value} ${JSON.stringify(extra)}`;
+          assert.equal(res.status, status, what);
+          assert.equal(res.headers['tus-resumable'], '1.0.0', what);
+          assert.equal(res.headers.location, undefined, what);
+          if (message !== undefined) assert.equal(res.body.toString(), `Upload-Concat: ${message}`, what);
+        }
+        const withContent = await send(
+          s.url(),
+          '/files',
+          'POST',
+          { ...PATCH, 'upload-concat': `final;${a}` },
+          Buffer.from('x'),
+        );
+        assert.equal(withContent.status, 400);
+        assert.equal(withContent.body.toString(), 'A final upload takes no content');
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+      });
+
+      it('parts adding up to more than maxSize are a 413, nothing created', async () => {
+        const big = await partial(Buffer.alloc(700 * 1024, 1));
+        const before = readdirSync(s.dir()).sort();
+        const res = await final(`final;${big} ${big}`);
+        assert.equal(res.status, 413);
+        assert.equal(res.headers['tus-resumable'], '1.0.0');
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+      });
+
+      it('tus-js-client with parallelUploads: 4 stores the file byte for byte', async () => {
+        const content = randomBytes(300 * 1024 + 7);
+        const url = await new Promise<string>((resolve, reject) => {
+          const upload = new tus.Upload(content, {
+            endpoint: `${s.url()}/files`,
+            parallelUploads: 4,
+            metadata: { filename: 'parallel.bin' },
+            retryDelays: [],
+            onError: reject,
+            onSuccess: () => resolve(upload.url ?? ''),
+          });
+          upload.start();
+        });
+        const location = new URL(url).pathname;
+        const head = await send(s.url(), location, 'HEAD', TUS);
+        assert.match(String(head.headers['upload-concat']), /^final;(\S+ ){3}\S+$/);
+        const got = await send(s.url(), location, 'GET');
+        assert.ok(got.body.equals(content));
+      });
+    });
+
     describe('connections, timeouts and descriptors', () => {
       const s = serve((dir) => ({ options: { directory: dir, maxSize: 1000, idleTimeout: 200 } }));
 
@@ -793,6 +1079,36 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
         );
         const head = await send(s.url(), location, 'HEAD', TUS);
         assert.equal(head.status, 404);
+      });
+    });
+
+    describe('expiry of partial uploads', () => {
+      const s = serve((dir) => ({ options: { directory: dir, expiresAfter: 300, sweepInterval: '1h' } }));
+
+      it('a complete partial expires like an unfinished upload; a final made of it before keeps its bytes', async () => {
+        const created = await send(
+          s.url(),
+          '/files',
+          'POST',
+          {
+            ...TUS,
+            'content-type': 'application/offset+octet-stream',
+            'upload-concat': 'partial',
+            'upload-length': '4',
+          },
+          Buffer.from('kept'),
+        );
+        const part = created.headers.location ?? '';
+        const made = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-concat': `final;${part}` });
+        assert.equal(made.status, 201);
+        await pause(400);
+        const late = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-concat': `final;${part}` });
+        assert.equal(late.status, 400);
+        assert.equal(late.body.toString(), `Upload-Concat: ${part} has expired`);
+        assert.equal((await send(s.url(), part, 'HEAD', TUS)).status, 410);
+        const got = await send(s.url(), made.headers.location ?? '', 'GET');
+        assert.equal(got.status, 200);
+        assert.equal(got.body.toString(), 'kept');
       });
     });
 
@@ -1409,6 +1725,70 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
           seen.filter((line) => line.startsWith('complete 3 ') && line.endsWith(location.slice(7))).length,
           1,
         );
+      });
+
+      it('a final upload naming a partial of another owner is refused as its own requests would be', async () => {
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream' };
+        const part = async (user: string, bytes: string): Promise<string> => {
+          const res = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...patch, 'x-user': user, 'upload-concat': 'partial', 'upload-length': String(bytes.length) },
+            Buffer.from(bytes),
+          );
+          assert.equal(res.status, 201);
+          return res.headers.location ?? '';
+        };
+        const mine = await part('ann', 'mine');
+        const theirs = await part('bob', 'theirs');
+        const before = readdirSync(s.dir()).sort();
+        const refused = await send(s.url(), '/files', 'POST', {
+          ...TUS,
+          'x-user': 'ann',
+          'upload-concat': `final;${mine} ${theirs}`,
+        });
+        assert.equal(refused.status, 403);
+        assert.equal(refused.body.toString(), 'not yours');
+        assert.equal(refused.headers['tus-resumable'], '1.0.0');
+        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+        // beforeCreate decides about the final itself, as about any creation.
+        const anonymous = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-concat': `final;${mine}` });
+        assert.equal(anonymous.status, 403, 'onRequest refuses the partial before beforeCreate is asked');
+      });
+
+      it('onComplete runs once for a final upload, with its files and SHA-256, and never for its partials', async () => {
+        const patch = { ...TUS, 'content-type': 'application/offset+octet-stream', 'x-user': 'cy' };
+        const parts: string[] = [];
+        for (const bytes of ['para', 'llel']) {
+          const res = await send(
+            s.url(),
+            '/files',
+            'POST',
+            { ...patch, 'upload-concat': 'partial', 'upload-length': '4' },
+            Buffer.from(bytes),
+          );
+          // A partial's last byte is no completion: the creation's own answer, not onComplete's.
+          assert.equal(res.status, 201);
+          parts.push(res.headers.location ?? '');
+        }
+        const count = seen.length;
+        const created = await send(s.url(), '/files', 'POST', {
+          ...TUS,
+          'x-user': 'cy',
+          'upload-concat': `final;${parts.join(' ')}`,
+        });
+        assert.equal(created.status, 200, 'the hook gives the final answer');
+        assert.equal(created.headers.location, created.headers.location ?? 'missing');
+        const { id } = JSON.parse(created.body.toString()) as { id: string };
+        assert.match(created.headers.location ?? '', new RegExp(`/files/${id}$`));
+        const sha = createHash('sha256').update('parallel').digest('base64');
+        assert.deepEqual(seen.slice(count), [`complete 8 ${sha} no path`]);
+        assert.equal(
+          (await send(s.url(), `/files/${id}`, 'GET', { 'x-user': 'cy' })).headers['repr-digest'],
+          `sha-256=:${sha}:`,
+        );
+        assert.deepEqual(seen.slice(count), [`complete 8 ${sha} no path`]);
       });
 
       it("a request refused by a check or by onRequest never takes over the owner's running PATCH", async () => {

@@ -23,11 +23,23 @@ export function resumableUploads(options: ResumableUploadOptions): RequestHandle
     const original = req.originalUrl.split('?', 1)[0] ?? '';
     // `app.use('/files', …)` on `/files` gives path `/`: the endpoint itself either way.
     const path = req.path === '/' && !original.endsWith('/') ? '' : req.path;
-    // The origin as the app sees it (`trust proxy` applies): absolute URLs in Upload-Concat are checked against it.
-    const host = req.get('host');
-    const origin = host === undefined ? undefined : `${req.protocol}://${host}`;
-    engine.handle(req, res, { prefix: req.baseUrl, path, origin }).then((handled) => {
+    engine.handle(req, res, { prefix: req.baseUrl, path, origin: originOf(req) }).then((handled) => {
       if (!handled) next();
     }, next);
   };
+}
+
+/**
+ * The origin as the app sees it, against which absolute URLs in `Upload-Concat` are checked: with
+ * `trust proxy`, the forwarded scheme and host (Express 5's `req.host` rule, kept here because Express 4's
+ * `req.host` drops the port), else the request's own `Host`.
+ */
+function originOf(req: Request): string | undefined {
+  const trust = req.app.get('trust proxy fn') as ((address: string | undefined, hop: number) => boolean) | undefined;
+  const forwarded = req.get('x-forwarded-host');
+  const host =
+    forwarded !== undefined && trust?.(req.socket.remoteAddress, 0) === true
+      ? (forwarded.split(',')[0] ?? '').trim()
+      : req.get('host');
+  return host === undefined || host === '' ? undefined : `${req.protocol}://${host}`;
 }

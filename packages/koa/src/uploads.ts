@@ -29,8 +29,10 @@ export function resumableUploads(options: ResumableUploadOptions): Middleware {
     ctx.respond = false;
     let handled: boolean;
     try {
-      // `ctx.origin` honours `app.proxy`: absolute URLs in Upload-Concat are checked against it.
-      handled = await engine.handle(ctx.req, ctx.res, { prefix, path, origin: ctx.origin });
+      // The origin as the app sees it (`app.proxy` applies): absolute URLs in Upload-Concat are checked
+      // against it. (Koa 3's `ctx.origin` is the request's Origin field, not this.)
+      const origin = ctx.host === '' ? undefined : `${ctx.protocol}://${ctx.host}`;
+      handled = await engine.handle(ctx.req, ctx.res, { prefix, path, origin });
     } catch (err) {
       if (!ctx.res.headersSent) ctx.respond = true;
       throw err;

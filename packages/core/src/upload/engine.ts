@@ -60,6 +60,8 @@ export interface EngineContext<R> {
   limits(): UploadLimits;
   /** Creations between their check against `maxUploads` and their upload's existence. */
   creating: number;
+  /** Final uploads whose SHA-256 is being taken in the background. */
+  readonly digesting: Set<string>;
 }
 
 /** What a store and locker the engine runs on may be replaced with (a shared store, a test's faulty one). */
@@ -87,6 +89,7 @@ export function createUploadEngine<R = IncomingMessage>(
       maxMetadataSize: normalized.maxMetadataSize,
     }),
     creating: 0,
+    digesting: new Set(),
   };
   const onComplete = normalized.hooks.onComplete !== undefined;
   const ready = ctx.store.open({
@@ -188,7 +191,7 @@ async function route<R>(
   const path = request.target.path.split('?')[0] ?? '';
   if (path === '' || path === '/') {
     if (method === 'OPTIONS') {
-      const response = discoveryResponse(headers, ctx.limits());
+      const response = discoveryResponse(headers, ctx.limits(), ctx.store.capabilities.concatenation);
       if (response === undefined) return undefined; // a CORS preflight, for the CORS layer
       await ready;
       return reply(response);
@@ -232,7 +235,7 @@ async function onUpload<R>(
   const found = await findUpload(ctx, request, protocol, id);
   if (!('state' in found)) return found.answer;
   const state = found.state;
-  if (method === 'GET' && state.complete) return downloadUpload(ctx, request, state);
+  if (method === 'GET' && downloadable(state)) return downloadUpload(ctx, request, state);
   if (method === 'HEAD' || method === 'GET') return retrieveOffset(ctx, request, protocol, state);
   if (method === 'DELETE') return terminateUpload(ctx, request, protocol, state);
   return appendContent(ctx, request, protocol, state);
@@ -246,8 +249,8 @@ async function downloadWithoutProtocol<R>(
 ): Promise<UploadAnswer> {
   const found = await findUpload(ctx, request, undefined, id);
   if (!('state' in found)) return found.answer;
-  // An unfinished upload has no representation yet.
-  if (!found.state.complete) return reply(plainText(404, 'Not Found'));
+  // An unfinished upload has no representation yet; a partial one is only ever served inside its final one.
+  if (!downloadable(found.state)) return reply(plainText(404, 'Not Found'));
   return downloadUpload(ctx, request, found.state);
 }
 
@@ -315,6 +318,11 @@ export async function reload<R>(
     return { answer: reply(missingResponse(protocol, stored === undefined ? 'unknown' : 'expired')) };
   }
   return { state: stored.state };
+}
+
+/** A finished upload that is not a partial one (tus concatenation): its bytes are a representation. */
+function downloadable(state: UploadState): boolean {
+  return state.complete && state.concat?.kind !== 'partial';
 }
 
 /** The upload as hooks see it. */

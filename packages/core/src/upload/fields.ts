@@ -124,3 +124,25 @@ export function mediaType(value: HeaderValue): string | undefined {
   if (text === undefined) return undefined;
   return (text.split(';')[0] ?? '').trim().toLowerCase();
 }
+
+/** tus `Upload-Concat`: a partial upload, or a final one with the references of its parts. */
+export type UploadConcatField =
+  { readonly kind: 'partial' } | { readonly kind: 'final'; readonly references: readonly string[] };
+
+/**
+ * tus concatenation's `Upload-Concat`: `partial`, or `final;` and a list of upload URLs separated by
+ * spaces (the spec: "absolute or relative and MUST NOT contain spaces"). `invalid` for anything else;
+ * an empty list is returned as such, for the caller to refuse with its own words.
+ */
+export function parseUploadConcat(value: HeaderValue): UploadConcatField | 'invalid' | undefined {
+  if (value === undefined) return undefined;
+  const text = single(value)?.trim();
+  if (text === undefined) return 'invalid';
+  if (text === 'partial') return { kind: 'partial' };
+  if (!text.startsWith('final;')) return 'invalid';
+  const references = text
+    .slice('final;'.length)
+    .split(' ')
+    .filter((reference) => reference !== '');
+  return { kind: 'final', references };
+}

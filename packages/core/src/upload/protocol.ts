@@ -17,13 +17,14 @@ import {
   parseStructuredInteger,
   parseTusInteger,
   parseUploadChecksum,
+  parseUploadConcat,
   parseUploadMetadata,
   single,
 } from './fields.js';
 
 /** The tus version spoken. */
 export const TUS_VERSION = '1.0.0';
-/** tus extensions offered (concatenation is not). */
+/** tus extensions offered (concatenation where the store can concatenate; not concatenation-unfinished). */
 export const TUS_EXTENSIONS = [
   'creation',
   'creation-with-upload',
@@ -31,7 +32,14 @@ export const TUS_EXTENSIONS = [
   'expiration',
   'checksum',
   'termination',
+  'concatenation',
 ] as const;
+
+/**
+ * The most partial uploads one final upload may name: a final is read through one descriptor per part,
+ * and the list travels in one header field.
+ */
+export const MAX_CONCAT_PARTS = 100;
 /** Draft interop versions supported: 6 (drafts -04, -05), 7 (-06 to -08), 8 (-09 to -11 and the editors' copy). */
 export const DRAFT_INTEROP_VERSIONS = [6, 7, 8] as const;
 /** One of {@link DRAFT_INTEROP_VERSIONS}. */
@@ -253,21 +261,33 @@ function carriesTusFields(headers: IncomingHttpHeaders): boolean {
  * version we do not speak is refused as on every other method, so a client never reads limits in a
  * dialect it did not ask for.
  */
-export function discoveryResponse(headers: IncomingHttpHeaders, limits: UploadLimits): UploadResponse | undefined {
+export function discoveryResponse(
+  headers: IncomingHttpHeaders,
+  limits: UploadLimits,
+  concatenation = true,
+): UploadResponse | undefined {
   if (headers['access-control-request-method'] !== undefined) return undefined;
   const interop = headers['upload-draft-interop-version'];
   const choice = interop === undefined ? undefined : draftVersion(interop);
   if (choice !== undefined && choice.kind !== 'draft') return unsupportedProtocol(choice);
-  return optionsResponse(limits, choice?.kind === 'draft' ? choice.version : 8);
+  return optionsResponse(limits, choice?.kind === 'draft' ? choice.version : 8, concatenation);
 }
 
-/** Whether the upload has expired (only unfinished uploads expire). */
+/**
+ * Whether the upload may expire: an unfinished one, or a partial upload of tus concatenation, finished
+ * or not (a piece kept for a final upload that may never come; a final upload holds its own links).
+ */
+function expires(upload: UploadState): boolean {
+  return !upload.complete || upload.concat?.kind === 'partial';
+}
+
+/** Whether the upload has expired (only unfinished uploads and partial uploads expire). */
 export function isExpired(upload: UploadState, limits: UploadLimits): boolean {
-  return !upload.complete && limits.expiresAfter !== undefined && upload.updatedAt + limits.expiresAfter <= limits.now;
+  return expires(upload) && limits.expiresAfter !== undefined && upload.updatedAt + limits.expiresAfter <= limits.now;
 }
 
 function expiresAt(upload: UploadState, limits: UploadLimits): number | undefined {
-  return upload.complete || limits.expiresAfter === undefined ? undefined : upload.updatedAt + limits.expiresAfter;
+  return !expires(upload) || limits.expiresAfter === undefined ? undefined : upload.updatedAt + limits.expiresAfter;
 }
 
 const TUS_HEADERS = { 'tus-resumable': TUS_VERSION } as const;
@@ -358,14 +378,19 @@ export function uploadLocation(prefix: string, id: string): string {
   return `${path.replace(/^\/+/, '/').replace(/\/+$/, '')}/${id}`;
 }
 
-/** OPTIONS on the upload endpoint: every capability of both protocols. */
-export function optionsResponse(limits: UploadLimits, version: DraftInteropVersion = 8): UploadResponse {
+/** OPTIONS on the upload endpoint: every capability of both protocols (concatenation only when offered). */
+export function optionsResponse(
+  limits: UploadLimits,
+  version: DraftInteropVersion = 8,
+  concatenation = true,
+): UploadResponse {
+  const extensions = concatenation ? TUS_EXTENSIONS : TUS_EXTENSIONS.filter((name) => name !== 'concatenation');
   return {
     status: 204,
     headers: {
       ...TUS_HEADERS,
       'tus-version': TUS_VERSION,
-      'tus-extension': TUS_EXTENSIONS.join(','),
+      'tus-extension': extensions.join(','),
       'tus-max-size': String(limits.maxSize),
       'tus-checksum-algorithm': CHECKSUM_ALGORITHMS.join(','),
       // Draft "Upload Limit": an OPTIONS response MUST announce the limits.
@@ -389,6 +414,20 @@ export interface CreationPlan {
   /** Bytes the content may hold before the limit is reached. */
   readonly maxBytes: number;
   readonly checksum: ChecksumExpectation | undefined;
+  /** tus concatenation: `partial` for a partial upload. */
+  readonly concat: 'partial' | undefined;
+}
+
+/** tus concatenation: a final upload to make of the partial uploads its references name. */
+export interface ConcatenationPlan {
+  readonly kind: 'concatenate';
+  /** The `Upload-Concat` value as received. */
+  readonly value: string;
+  /** The parts' URLs or paths, in order. */
+  readonly references: readonly string[];
+  readonly metadata: Record<string, string | null>;
+  readonly contentType: string | undefined;
+  readonly fileName: string | undefined;
 }
 
 /** A refusal decided before the body is read. */
@@ -441,11 +480,23 @@ export function planCreation(
   protocol: UploadProtocol,
   headers: IncomingHttpHeaders,
   limits: UploadLimits,
-): CreationPlan | Refusal {
+  concatenation = true,
+): CreationPlan | ConcatenationPlan | Refusal {
   const declaredContent = contentLength(headers);
   const tooLarge = descriptionTooLarge(protocol, headers, limits);
   if (tooLarge !== undefined) return tooLarge;
   if (protocol.kind === 'tus') {
+    // The draft has no concatenation: there the field is not ours to read.
+    const concat = parseUploadConcat(headers['upload-concat']);
+    if (concat !== undefined && !concatenation) {
+      return refuse(refusal(protocol, 400, 'Concatenation is not offered here (see Tus-Extension)'));
+    }
+    if (concat === 'invalid') {
+      return refuse(
+        refusal(protocol, 400, "Invalid Upload-Concat: 'partial', or 'final;' and the partial uploads' URLs"),
+      );
+    }
+    if (concat?.kind === 'final') return planConcatenation(protocol, headers, concat.references);
     const deferred = headers['upload-defer-length'];
     const length = parseTusInteger(headers['upload-length']);
     // tus "creation": Upload-Length, or Upload-Defer-Length: 1 with creation-defer-length; never both.
@@ -484,6 +535,7 @@ export function planCreation(
       completes: false,
       maxBytes,
       checksum,
+      concat: concat?.kind,
     };
   }
   const complete = parseStructuredBoolean(headers['upload-complete']);
@@ -521,7 +573,95 @@ export function planCreation(
     completes: complete,
     maxBytes,
     checksum: undefined,
+    concat: undefined,
   };
+}
+
+/**
+ * tus concatenation, a final upload's creation: `Upload-Concat: final;` and its parts' URLs, with no
+ * `Upload-Length` ("The Client MUST NOT include the Upload-Length header in the final upload
+ * creation") and no content. The references are resolved and the parts checked by the caller.
+ */
+function planConcatenation(
+  protocol: UploadProtocol,
+  headers: IncomingHttpHeaders,
+  references: readonly string[],
+): ConcatenationPlan | Refusal {
+  if (headers['upload-length'] !== undefined || headers['upload-defer-length'] !== undefined) {
+    return refuse(refusal(protocol, 400, 'A final upload takes no Upload-Length: its length is the sum of its parts'));
+  }
+  if (hasContent(headers)) return refuse(refusal(protocol, 400, 'A final upload takes no content'));
+  if (references.length === 0) return refuse(refusal(protocol, 400, 'Upload-Concat: final names no partial upload'));
+  if (references.length > MAX_CONCAT_PARTS) {
+    return refuse(
+      refusal(
+        protocol,
+        400,
+        `Upload-Concat: final names ${references.length} partial uploads; at most ${MAX_CONCAT_PARTS} are allowed`,
+      ),
+    );
+  }
+  const metadata = parseUploadMetadata(headers['upload-metadata']);
+  if (metadata === undefined) return refuse(refusal(protocol, 400, 'Invalid Upload-Metadata'));
+  const fields = metadataFields(metadata);
+  return {
+    kind: 'concatenate',
+    value: (single(headers['upload-concat']) ?? '').trim(),
+    references,
+    metadata,
+    contentType: fields.contentType,
+    fileName: fields.fileName,
+  };
+}
+
+/**
+ * Where a reference of a final upload's `Upload-Concat` points, pure: the id of an upload of this
+ * endpoint, or why it does not name one. Accepted: a path `<prefix>/<id>`, or an absolute http(s) URL of
+ * the request's own `origin` with that path. Refused: another origin (or none known to compare with), a
+ * network-path or relative reference, dot segments, percent-encoding (an id never needs it, and an
+ * encoded separator or dot could hide in it), backslashes, a query or fragment, user information, and
+ * any path but exactly one id below the prefix.
+ */
+export function resolveConcatReference(
+  reference: string,
+  prefix: string,
+  origin: string | undefined,
+): { readonly id: string } | { readonly problem: string } {
+  if (/[%\\?#]/.test(reference) || /[^\x21-\x7e]/.test(reference)) {
+    return { problem: 'has percent-encoding, a backslash, a query or a fragment' };
+  }
+  let path = reference;
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(reference)) {
+    let url: URL;
+    let own: URL;
+    try {
+      url = new URL(reference);
+      own = new URL(origin ?? '');
+    } catch {
+      return {
+        problem:
+          origin === undefined ? 'is an absolute URL, and this request has no origin to compare' : 'is not a URL',
+      };
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== own.origin) {
+      return { problem: 'is on another origin' };
+    }
+    if (url.username !== '' || url.password !== '') return { problem: 'carries user information' };
+    // The path as sent, not as the URL parser resolved it (it removes dot segments).
+    const authorityEnd = reference.indexOf('/', reference.indexOf('//') + 2);
+    path = authorityEnd === -1 ? '' : reference.slice(authorityEnd);
+  } else if (reference.startsWith('//')) {
+    return { problem: 'is a network-path reference (another host)' };
+  } else if (!reference.startsWith('/')) {
+    return { problem: 'is a relative reference: send the path from the root or the whole URL' };
+  }
+  if (path.split('/').some((segment) => segment === '.' || segment === '..')) {
+    return { problem: 'has dot segments' };
+  }
+  const base = uploadLocation(prefix, '').slice(0, -1);
+  const id = path.startsWith(`${base}/`) ? path.slice(base.length + 1) : undefined;
+  if (id === undefined || !/^[A-Za-z0-9_-]{22}$/.test(id)) return { problem: 'is not an upload of this endpoint' };
+  return { id };
 }
 
 function inconsistentLength(protocol: UploadProtocol): UploadResponse {
@@ -583,6 +723,10 @@ export function offsetResponse(
     else out['upload-defer-length'] = '1';
     const metadata = formatUploadMetadata(upload.metadata);
     if (metadata !== '') out['upload-metadata'] = metadata;
+    // tus concatenation: HEAD of a partial or final upload MUST include Upload-Concat "as received".
+    if (upload.concat !== undefined) {
+      out['upload-concat'] = upload.concat.kind === 'partial' ? 'partial' : upload.concat.value;
+    }
     addLifetime(protocol, upload, limits, out);
     return { status: 200, headers: out };
   }
@@ -638,6 +782,8 @@ function planTusAppend(
   upload: UploadState,
   limits: UploadLimits,
 ): AppendPlan | Refusal {
+  // tus concatenation: "403 Forbidden to PATCH requests against a final upload URL".
+  if (upload.concat?.kind === 'final') return refuse(refusal(protocol, 403, 'A final upload takes no PATCH'));
   const declaredContent = contentLength(headers);
   // tus PATCH: Content-Type application/offset+octet-stream, else 415.
   if (mediaType(headers['content-type']) !== 'application/offset+octet-stream') {
@@ -969,7 +1115,9 @@ export function requestRefusal(
 export function completionDue(upload: UploadState, completionHook: boolean): UploadState | undefined {
   if (upload.complete || upload.protocol !== 'tus' || upload.length === undefined || upload.offset !== upload.length)
     return undefined;
-  return { ...upload, complete: true, ...(completionHook && { completionPending: true }) };
+  // A partial upload of tus concatenation is a piece of an upload: its final upload gets the hook.
+  const pending = completionHook && upload.concat?.kind !== 'partial';
+  return { ...upload, complete: true, ...(pending && { completionPending: true }) };
 }
 
 /** DELETE: tus termination and draft cancellation. */

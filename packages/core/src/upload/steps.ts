@@ -5,6 +5,7 @@
  */
 import contentDisposition from 'content-disposition';
 import { planResponse } from '../plan.js';
+import { concatenate, digestLater } from './concatenate.js';
 import { completeUpload, runCompletionHook, storeContent } from './content.js';
 import { type EngineContext, assertContentUnread, describe, hookResponse, plainText, reload, reply } from './engine.js';
 import type { UploadLease } from './lock.js';
@@ -34,8 +35,9 @@ export async function createUpload<R>(
   protocol: UploadProtocol,
 ): Promise<UploadAnswer> {
   const { hooks } = ctx.options;
-  const plan = planCreation(protocol, request.headers, ctx.limits());
+  const plan = planCreation(protocol, request.headers, ctx.limits(), ctx.store.capabilities.concatenation);
   if (plan.kind === 'refuse') return reply(plan.response);
+  if (plan.kind === 'concatenate') return concatenate(ctx, request, protocol, plan);
   // Found out before anything is created: a body another layer read is never stored short.
   if (plan.withContent) assertContentUnread(request);
   if ((await ctx.store.countUnfinished()) + ctx.creating >= ctx.options.maxUploads) {
@@ -52,7 +54,7 @@ export async function createUpload<R>(
         contentType: plan.contentType,
         fileName: plan.fileName,
         protocol: protocol.kind,
-        concat: undefined,
+        concat: plan.concat,
       });
       if (verdict !== undefined && 'refuse' in verdict) return reply(hookResponse(protocol, verdict.refuse));
       if (verdict !== undefined && 'data' in verdict && verdict.data !== undefined) data = verdict.data;
@@ -70,6 +72,7 @@ export async function createUpload<R>(
       data,
       createdAt: now,
       updatedAt: now,
+      ...(plan.concat === 'partial' && { concat: { kind: 'partial' } }),
     };
     await ctx.store.create(state);
   } finally {
@@ -196,8 +199,10 @@ export async function downloadUpload<R>(
     ...INERT_DOWNLOAD_HEADERS,
     'content-disposition': contentDisposition(state.fileName ?? state.id),
   };
-  // RFC 9530: the digest of the whole representation, so a client can check what it assembled.
+  // RFC 9530: the digest of the whole representation, so a client can check what it assembled. A final
+  // upload's is taken after its creation, in the background: until then it is served without one.
   if (state.sha256 !== undefined) headers['repr-digest'] = `sha-256=:${state.sha256}:`;
+  else if (state.concat?.kind === 'final') digestLater(ctx, state.id);
   const contentType = state.servedType ?? downloadContentType(state.contentType, ctx.options.downloadTypes);
   const representation = await ctx.store.describe(state, { contentType, headers });
   try {
