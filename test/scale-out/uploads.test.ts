@@ -236,6 +236,58 @@ describe('uploads across replicas on one directory and one Redis, behind nginx',
     }
   });
 
+  it('tus concatenation: partial uploads written on two replicas, the final made on a third, is exact', async () => {
+    const parts = [randomBytes(300 * 1024), randomBytes(200 * 1024)];
+    const locations: string[] = [];
+    for (const [i, part] of parts.entries()) {
+      const created = await send(
+        replicas[i]!.url,
+        '/files',
+        'POST',
+        { ...APPEND, 'upload-length': String(part.length), 'upload-concat': 'partial' },
+        part,
+      );
+      assert.equal(created.status, 201, created.body.toString());
+      locations.push(locationOf(created, replicas[i]!.url));
+    }
+    const final = await send(replicas[2]!.url, '/files', 'POST', {
+      ...TUS,
+      'upload-concat': `final;${locations.join(' ')}`,
+    });
+    assert.equal(final.status, 201, final.body.toString());
+    const location = locationOf(final, replicas[2]!.url);
+    for (const replica of replicas) await assertStored(location, Buffer.concat(parts), replica.url);
+    const head = await send(replicas[0]!.url, location, 'HEAD', TUS);
+    assert.equal(head.headers['upload-offset'], String(300 * 1024 + 200 * 1024));
+    assert.equal(completionsOf(location).length, 1);
+  });
+
+  it('tus-js-client with parallelUploads: 4 through nginx, one connection cut, is the exact file', async () => {
+    const proxy = await startCuttingProxy(balancer.port);
+    try {
+      const content = randomBytes(16 * MiB);
+      let upload!: tus.Upload;
+      const done = new Promise<void>((resolve, reject) => {
+        upload = new tus.Upload(content, {
+          endpoint: `${proxy.origin}/files`,
+          parallelUploads: 4,
+          retryDelays: [100, 300, 1000, 2000, 3000],
+          onError: reject,
+          onSuccess: () => resolve(),
+        });
+      });
+      proxy.cutAfter(6 * MiB);
+      upload.start();
+      await proxy.cut();
+      await done;
+      const location = new URL(upload.url ?? '').pathname;
+      for (const replica of replicas) await assertStored(location, content, replica.url);
+      assert.equal(completionsOf(location).length, 1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a replica killed in the middle of a body: the upload resumes on another within the lease time, exact', async () => {
     const content = randomBytes(12 * MiB);
     const location = await createTus(replicas[0]!.url, content.length);
