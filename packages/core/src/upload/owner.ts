@@ -33,6 +33,18 @@ export class DirectoryOwnedError extends Error {
   }
 }
 
+/**
+ * This machine's name. Deno denies it without `--allow-sys=hostname`: the owner file then names
+ * `unknown`, and only the pid and heartbeat checks apply among such processes.
+ */
+function hostname(): string {
+  try {
+    return os.hostname();
+  } catch {
+    return 'unknown';
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -58,7 +70,7 @@ async function liveOwner(directory: string): Promise<Owner | undefined> {
   const found = await readOwner(path.join(directory, OWNER_FILE));
   if (found === undefined) return undefined;
   const { owner, touched } = found;
-  if (owner.host === os.hostname()) return owner.pid !== process.pid && alive(owner.pid) ? owner : undefined;
+  if (owner.host === hostname()) return owner.pid !== process.pid && alive(owner.pid) ? owner : undefined;
   return Date.now() - touched < STALE ? owner : undefined;
 }
 
@@ -81,7 +93,7 @@ export async function claimDirectory(directory: string): Promise<OwnerClaim> {
   const file = path.join(directory, OWNER_FILE);
   const owner = await liveOwner(directory);
   if (owner !== undefined) throw new DirectoryOwnedError(directory, owner, '');
-  const me: Owner = { host: os.hostname(), pid: process.pid };
+  const me: Owner = { host: hostname(), pid: process.pid };
   const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await open(temporary, 'w', 0o644);
   try {
