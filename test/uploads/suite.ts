@@ -14,6 +14,11 @@ import * as tus from 'tus-js-client';
 import type { RunningServer, UploadServerFactory, UploadSetup } from './factory.ts';
 import { openRequest, pause, send, type UploadReply } from './raw.ts';
 
+/** The upload directory's entries, without the owner file that says which process owns it. */
+function listUploads(dir: string): string[] {
+  return readdirSync(dir).filter((name) => name !== '.range-serve-owner');
+}
+
 const TUS = { 'tus-resumable': '1.0.0' } as const;
 const ID_PATH = /^\/files\/[A-Za-z0-9_-]{22}$/;
 const DRAFT_PROBLEM = 'https://iana.org/assignments/http-problem-types#';
@@ -129,7 +134,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
 
       it('a tus request without Tus-Resumable gets 412 with Tus-Version and stores nothing', async () => {
         const location = await createTus(s.url(), 5);
-        const before = readdirSync(s.dir()).sort();
+        const before = listUploads(s.dir()).sort();
         for (const [method, target, headers] of [
           ['PATCH', location, { 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' }],
           ['PATCH', location, { 'content-type': 'application/offset+octet-stream' }],
@@ -148,7 +153,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
         assert.equal(head.headers['upload-offset'], '0');
         assert.equal(readFileSync(path.join(s.dir(), location.slice('/files/'.length))).length, 0);
         // The refused creations made no upload.
-        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+        assert.deepEqual(listUploads(s.dir()).sort(), before);
       });
 
       it('a CORS preflight for the endpoint or an upload goes to the next middleware', async () => {
@@ -323,7 +328,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
       });
 
       it('a creation refused with a 4xx leaves no upload behind', async () => {
-        const before = readdirSync(s.dir()).sort();
+        const before = listUploads(s.dir()).sort();
         const sha1 = (text: string) => `sha1 ${createHash('sha1').update(text).digest('base64')}`;
         const checksum = await send(
           s.url(),
@@ -353,7 +358,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
           [Buffer.alloc(700_000, 1), Buffer.alloc(700_000, 2)],
         );
         assert.equal(tooLarge.status, 413);
-        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+        assert.deepEqual(listUploads(s.dir()).sort(), before);
       });
 
       it('creation-with-upload stores the content of the POST', async () => {
@@ -983,7 +988,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
       }));
 
       it('Upload-Metadata beyond maxMetadataSize (default 4 KiB) is a 431 and creates nothing', async () => {
-        const before = readdirSync(s.dir()).sort();
+        const before = listUploads(s.dir()).sort();
         // 'k ' plus base64: 4,096 bytes in all is the most allowed.
         const fits = `k ${'A'.repeat(4092)}`;
         const over = `k ${'A'.repeat(4096)}`;
@@ -1000,7 +1005,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
           'content-disposition': `attachment; filename="${'a'.repeat(4100)}.txt"`,
         });
         assert.equal(draftOver.status, 431);
-        assert.deepEqual(readdirSync(s.dir()).sort(), before);
+        assert.deepEqual(listUploads(s.dir()).sort(), before);
         const ok = await send(s.url(), '/files', 'POST', { ...TUS, 'upload-length': '1', 'upload-metadata': fits });
         assert.equal(ok.status, 201);
         assert.equal((await send(s.url(), ok.headers.location ?? '', 'DELETE', TUS)).status, 204);
@@ -1065,11 +1070,11 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
       it('an upload idle past expiresAfter has its files swept and is then unknown', async () => {
         const location = await createTus(s.url(), 10);
         const id = location.slice('/files/'.length);
-        assert.ok(readdirSync(s.dir()).includes(id));
+        assert.ok(listUploads(s.dir()).includes(id));
         // Bounded wait for the sweep (every 100 ms) after the expiry (300 ms).
-        for (let i = 0; i < 40 && readdirSync(s.dir()).includes(id); i++) await pause(50);
+        for (let i = 0; i < 40 && listUploads(s.dir()).includes(id); i++) await pause(50);
         assert.deepEqual(
-          readdirSync(s.dir()).filter((name) => name.startsWith(id)),
+          listUploads(s.dir()).filter((name) => name.startsWith(id)),
           [],
         );
         const head = await send(s.url(), location, 'HEAD', TUS);
@@ -1125,7 +1130,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
         );
         assert.equal(gone.status, 410);
         assert.equal(gone.headers['upload-complete'], '?0');
-        assert.deepEqual(readdirSync(s.dir()), []);
+        assert.deepEqual(listUploads(s.dir()), []);
       });
     });
 
@@ -1363,7 +1368,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
               assert.equal(res.headers['upload-complete'], '?0');
               assert.equal(head.status, 410);
               assert.equal(
-                readdirSync(s.dir()).some((name) => name.startsWith(location.slice(7))),
+                listUploads(s.dir()).some((name) => name.startsWith(location.slice(7))),
                 false,
               );
             }
@@ -1402,7 +1407,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
         });
 
         it('a creation refused with a 4xx leaves no upload behind', async () => {
-          const before = readdirSync(s.dir()).sort();
+          const before = listUploads(s.dir()).sort();
           const chunked = { ...draft(version), 'content-type': 'text/plain', 'transfer-encoding': 'chunked' };
           // ?1 with a body shorter than its Upload-Length.
           const short = await send(
@@ -1428,7 +1433,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
           ]);
           assert.equal(huge.status, 413);
           for (const res of [short, long, huge]) assert.equal(res.headers.location, undefined);
-          assert.deepEqual(readdirSync(s.dir()).sort(), before);
+          assert.deepEqual(listUploads(s.dir()).sort(), before);
         });
 
         if (version === 6) {
@@ -1981,7 +1986,7 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
           Buffer.from('abc'),
         );
         assert.equal(done.status, 204);
-        assert.ok(readdirSync(s.dir()).includes(`${location.slice(7)}.moved`));
+        assert.ok(listUploads(s.dir()).includes(`${location.slice(7)}.moved`));
         const head = await send(s.url(), location, 'HEAD', TUS);
         assert.equal(head.headers['upload-offset'], '3');
         assert.equal((await send(s.url(), location, 'GET')).status, 404);

@@ -76,7 +76,7 @@ async function receiveInto<R>(
   plan: AppendPlan | CreationPlan,
 ): Promise<Received | undefined> {
   assertContentUnread(request);
-  const appender = await ctx.store.openAppender(state);
+  const appender = await ctx.store.openAppender(state, lease);
   if (appender === undefined) return undefined;
   const contentHash = ctx.hashes.take(state.id, state.offset);
   let checkpointed = 0;
@@ -167,10 +167,10 @@ export async function runCompletionHook<R>(
   if (onComplete === undefined || state.completionPending !== true) return undefined;
   const length = state.length ?? state.offset;
   const sha256 = state.sha256 ?? (await ctx.store.sha256(state, length));
-  const files = ctx.store.files(state);
+  const files = await ctx.store.files(state);
   const upload: CompletedUpload = {
     ...describe(state),
-    path: state.concat?.kind === 'final' ? undefined : files[0]?.path,
+    path: state.concat?.kind === 'final' || files.length !== 1 ? undefined : files[0]?.path,
     files,
     length,
     sha256,

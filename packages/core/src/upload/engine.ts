@@ -7,7 +7,10 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { FileUploadStore } from './file-store.js';
-import { UploadLocks, type UploadLocker } from './lock.js';
+import { connectRedis, UploadUnavailableError } from './redis.js';
+import { RedisLocker } from './redis-lock.js';
+import { RedisUploadStore } from './redis-store.js';
+import { LeaseLostError, UploadLocks, type UploadLocker } from './lock.js';
 import {
   type NormalizedUploadOptions,
   normalizeUploadOptions,
@@ -73,10 +76,11 @@ export function createUploadEngine<R = IncomingMessage>(
   parts: EngineParts = {},
 ): UploadEngine<R> {
   const normalized = normalizeUploadOptions(options);
+  const { store, locker } = defaultParts(normalized, parts);
   const ctx: EngineContext<R> = {
     options: normalized,
-    store: parts.store ?? new FileUploadStore(normalized.directory),
-    locker: parts.locker ?? new UploadLocks(),
+    store,
+    locker,
     hashes: new ContentHashes(),
     limits: () => ({
       maxSize: normalized.maxSize,
@@ -116,22 +120,65 @@ export function createUploadEngine<R = IncomingMessage>(
   (timer as { unref?: () => void } | undefined)?.unref?.();
   return {
     answer: async (request) => {
-      const answer = await route(ctx, request, ready);
+      let answer: UploadAnswer | undefined;
+      try {
+        answer = await route(ctx, request, ready);
+      } catch (err) {
+        // Shared state out of reach (Redis down or slow), or a lease lost to another replica while this
+        // request wrote (nothing of it acknowledged): a retry later, never a guessed offset.
+        if (err instanceof UploadUnavailableError) {
+          answer = reply(unavailableResponse(detectProtocol(request.headers), err.retryAfter));
+        } else if (err instanceof LeaseLostError) {
+          answer = reply(unavailableResponse(detectProtocol(request.headers), 1));
+        } else {
+          throw err;
+        }
+      }
       return answer === undefined ? undefined : withLength(answer);
     },
     get ready() {
       return ready();
     },
-    close: () => clearInterval(timer),
+    close: () => {
+      clearInterval(timer);
+      ctx.store.close?.();
+    },
     options: normalized,
   };
 }
 
-/** Removes the expired uploads no request holds. */
+/**
+ * The store and locker: those given, else with `redis` the shared ones (state and leases in Redis,
+ * bytes on the shared directory), else the file store and the in-process lock.
+ */
+function defaultParts<R>(options: NormalizedUploadOptions<R>, parts: EngineParts): Required<EngineParts> {
+  if (options.redis === undefined || (parts.store !== undefined && parts.locker !== undefined)) {
+    return {
+      store: parts.store ?? new FileUploadStore(options.directory),
+      locker: parts.locker ?? new UploadLocks(),
+    };
+  }
+  const link = connectRedis(options.redis);
+  const locker = new RedisLocker(link, options.leaseTime);
+  return {
+    store: parts.store ?? new RedisUploadStore(options.directory, link, locker, options.sweepInterval),
+    locker: parts.locker ?? locker,
+  };
+}
+
+/** 503 with `Retry-After` while the shared state cannot be reached. */
+function unavailableResponse(choice: ProtocolChoice, retryAfter: number): UploadResponse {
+  const message = 'Upload state temporarily unavailable; try again later';
+  const response =
+    choice.kind === 'tus' || choice.kind === 'draft' ? refusal(choice, 503, message) : plainText(503, message);
+  return { ...response, headers: { ...response.headers, 'retry-after': String(retryAfter) } };
+}
+
+/** Removes the expired uploads no request holds (with a shared store, on one replica at a time). */
 async function sweep<R>(ctx: EngineContext<R>): Promise<void> {
   const { expiresAfter, now } = ctx.limits();
   if (expiresAfter === undefined) return;
-  for (const [id, updatedAt] of [...ctx.store.expiring()]) {
+  for (const [id, updatedAt] of [...(await ctx.store.expiring())]) {
     if (updatedAt + expiresAfter > now) continue;
     await removeIfExpired(ctx, id);
   }

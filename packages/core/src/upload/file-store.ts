@@ -20,6 +20,7 @@ import { copyFile, link, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { closeRepresentation, openFile, type Representation } from '../representation.js';
 import { LeaseLostError, type UploadLease } from './lock.js';
+import { claimDirectory, type OwnerClaim } from './owner.js';
 import { openParts, sha256OfFiles } from './parts.js';
 import type { UploadState } from './protocol.js';
 import {
@@ -74,7 +75,8 @@ function isConcat(value: unknown): boolean {
   );
 }
 
-function isState(value: unknown): value is UploadState {
+/** A parsed metadata value that has the shape of an {@link UploadState}. */
+export function isState(value: unknown): value is UploadState {
   if (value === null || typeof value !== 'object') return false;
   const v = value as Record<string, unknown>;
   return (
@@ -141,8 +143,15 @@ export class FileUploadStore implements UploadStore {
   /** Bumped by every change of any upload, so a read that raced with a commit is not cached. */
   #changes = 0;
 
+  #owner: OwnerClaim | undefined;
+
   constructor(directory: string) {
     this.directory = path.resolve(directory);
+  }
+
+  /** Gives up the directory (its owner file). */
+  close(): void {
+    this.#owner?.release();
   }
 
   /** Path of an upload's data file; `id` must match {@link UPLOAD_ID}. */
@@ -174,6 +183,9 @@ export class FileUploadStore implements UploadStore {
    */
   async open({ isExpired, finish }: Reconciliation): Promise<void> {
     await fs.promises.mkdir(this.directory, { recursive: true });
+    // Refuses to start while another live process owns the directory: its reconciliation would cut
+    // what that process is writing.
+    this.#owner = await claimDirectory(this.directory);
     const names = await readdir(this.directory);
     const present = new Set(names);
     const known = new Set<string>();

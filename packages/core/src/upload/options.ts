@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import ms from 'ms';
 import { unknownOptionError } from '../option-names.js';
+import { isRedisClient } from './redis.js';
 
 /** A final response a hook produces: a status, lowercase headers and an optional body. */
 export interface UploadHookResponse {
@@ -55,7 +56,8 @@ export interface CompletedUploadFile {
 export interface CompletedUpload extends UploadDescription {
   /**
    * Absolute path of the data file inside `directory`, when the upload is one file; undefined for a
-   * final upload of tus concatenation, whose bytes are its `files` one after the other.
+   * final upload of tus concatenation, or an upload written by several replicas (`redis`), whose bytes
+   * are its `files` one after the other.
    */
   readonly path: string | undefined;
   /** The files holding the upload's bytes, in order: one for an upload, one per part for a final upload. */
@@ -155,6 +157,23 @@ export interface ResumableUploadOptions<R = IncomingMessage> extends UploadHooks
    * type is served as `application/octet-stream` (default: none).
    */
   downloadTypes?: readonly string[];
+  /**
+   * Several processes (replicas) on one `directory`, a volume they all mount: a `redis://` or
+   * `rediss://` URL, or an ioredis client the app made (default: none, and one process owns the
+   * directory; a second one refuses to start). Redis then holds the uploads' state and leases.
+   */
+  redis?: string | UploadRedisClient;
+  /**
+   * With `redis`: how long a replica that died keeps an upload it was writing before another may take
+   * it over (ms or a duration string; default `'10s'`). Held leases are renewed three times as often.
+   */
+  leaseTime?: number | string;
+}
+
+/** An ioredis client (`new Redis(...)` of the `ioredis` package), connected or connecting. */
+export interface UploadRedisClient {
+  readonly status: string;
+  duplicate(...args: never[]): unknown;
 }
 
 /** {@link ResumableUploadOptions} after validation. */
@@ -172,6 +191,10 @@ export interface NormalizedUploadOptions<R = IncomingMessage> {
   /** Lowercased media types added to the safe download list. */
   readonly downloadTypes: ReadonlySet<string>;
   readonly hooks: UploadHooks<R>;
+  /** The Redis URL or client, or undefined for one process. */
+  readonly redis: string | UploadRedisClient | undefined;
+  /** Lease time in ms (with `redis`). */
+  readonly leaseTime: number;
 }
 
 const KNOWN = new Set([
@@ -184,6 +207,8 @@ const KNOWN = new Set([
   'maxMetadataSize',
   'maxUploads',
   'downloadTypes',
+  'redis',
+  'leaseTime',
   'beforeCreate',
   'onRequest',
   'onComplete',
@@ -253,6 +278,24 @@ function mediaTypeList(name: string, value: unknown): ReadonlySet<string> {
   return new Set(types);
 }
 
+function redisOption(value: unknown): string | UploadRedisClient | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') {
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (url?.protocol === 'redis:' || url?.protocol === 'rediss:') return value;
+  } else if (isRedisClient(value)) {
+    return value as UploadRedisClient;
+  }
+  throw new TypeError(
+    "redis must be a redis:// or rediss:// URL (such as 'redis://127.0.0.1:6379/0') or an ioredis client",
+  );
+}
+
 /** Validates `options` once and fills in the defaults; throws a `TypeError` naming the first bad option. */
 export function normalizeUploadOptions<R = IncomingMessage>(
   options: ResumableUploadOptions<R>,
@@ -290,6 +333,8 @@ export function normalizeUploadOptions<R = IncomingMessage>(
     maxMetadataSize: positiveSize('maxMetadataSize', options.maxMetadataSize ?? '4 KiB', ''),
     maxUploads: count('maxUploads', options.maxUploads ?? 10_000),
     hooks,
+    redis: redisOption(options.redis),
+    leaseTime: duration('leaseTime', options.leaseTime ?? '10s'),
   };
 }
 

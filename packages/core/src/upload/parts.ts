@@ -47,6 +47,7 @@ export async function openParts(
   state: UploadState,
   files: readonly UploadFile[],
   metadata: DownloadMetadata,
+  { tails = false }: { readonly tails?: boolean } = {},
 ): Promise<Representation> {
   const parts: OpenPart[] = [];
   let start = 0;
@@ -61,7 +62,10 @@ export async function openParts(
         throw err;
       }
       parts.push({ fd, stat, start, length: file.length });
-      if (!stat.isFile() || Number(stat.size) !== file.length) {
+      // With `tails`, a file may hold more than its part (a segment a writer went on with after it lost
+      // its lease): only its first `length` bytes are ever read.
+      const size = Number(stat.size);
+      if (!stat.isFile() || size < file.length || (!tails && size !== file.length)) {
         throw new Error(`upload ${state.id}: ${file.path} does not hold its ${file.length} bytes`);
       }
       start += file.length;
@@ -82,7 +86,10 @@ export async function openParts(
     verify: () => {
       for (const part of parts) {
         const now = fs.fstatSync(part.fd, { bigint: true });
-        if (now.size !== part.stat.size || now.mtimeNs !== part.stat.mtimeNs) {
+        const changed = tails
+          ? now.size < BigInt(part.length)
+          : now.size !== part.stat.size || now.mtimeNs !== part.stat.mtimeNs;
+        if (changed) {
           throw new RepresentationChangedError(`upload ${state.id}: a part changed while being sent`);
         }
       }

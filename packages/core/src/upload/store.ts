@@ -78,8 +78,11 @@ export interface UploadStore {
   create(state: UploadState): Promise<void>;
   /** The state of upload `id`. */
   load(id: string): Promise<StoredUpload>;
-  /** The data of `state` opened for an append, cut back to its offset; undefined when bytes under the offset are gone. */
-  openAppender(state: UploadState): Promise<Appender | undefined>;
+  /**
+   * The data of `state` opened for an append, cut back to its offset; undefined when bytes under the
+   * offset are gone. `lease` is the writer's: a shared store gives each lease a file of its own.
+   */
+  openAppender(state: UploadState, lease?: UploadLease): Promise<Appender | undefined>;
   /**
    * Makes `state` the durable state. With `lease`, refused with `LeaseLostError` (nothing recorded)
    * unless the lease is still held when the state is recorded.
@@ -92,11 +95,11 @@ export interface UploadStore {
   /** Removes an upload whose bytes were lost, answering 410 for it from then on. */
   deactivate(id: string): Promise<void>;
   /** Uploads that may expire (unfinished ones, and partial ones), with the time of their last change. */
-  expiring(): Iterable<readonly [string, number]>;
+  expiring(): Iterable<readonly [string, number]> | Promise<Iterable<readonly [string, number]>>;
   /** How many unfinished uploads exist (for `maxUploads`). */
   countUnfinished(): number | Promise<number>;
   /** The files holding `state`'s bytes, in order. */
-  files(state: UploadState): readonly UploadFile[];
+  files(state: UploadState): readonly UploadFile[] | Promise<readonly UploadFile[]>;
   /** The finished upload `state` as a representation for a download (its bytes checked against its length). */
   describe(state: UploadState, metadata: DownloadMetadata): Promise<Representation>;
   /** The SHA-256 of the first `length` bytes of `state`'s data, base64 (a read of them). */
@@ -107,4 +110,6 @@ export interface UploadStore {
    * Only where `capabilities.concatenation`.
    */
   concatenate?(final: UploadState, parts: readonly UploadState[]): Promise<void>;
+  /** Lets go of what the store holds beyond the uploads (an owner file, connections). */
+  close?(): void;
 }
