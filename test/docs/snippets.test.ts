@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseMultipart } from '../helpers/multipart.ts';
 import { findRuntime } from '../helpers/runtimes.ts';
 import { writeNginxConfig, writeVcl } from '../scale-out/proxies.ts';
-import { allBlocks, type DocBlock } from './blocks.ts';
+import { allBlocks, type DocBlock, repo } from './blocks.ts';
 import {
   type CommandResult,
   createWorkspace,
@@ -75,7 +75,16 @@ interface ProxyConfigSpec {
   readonly proxy: 'nginx' | 'varnish';
 }
 
-type Spec = ProgramSpec | ShellSpec | NotRunSpec | ProxyConfigSpec;
+/**
+ * A configuration the scale-out suite runs as written (`docsBlock(name)` in `test`), with real servers it
+ * starts there: checked here only for being read by that suite, run by `npm run test:scale-out`.
+ */
+interface ScaleOutSpec {
+  readonly kind: 'scale-out';
+  readonly test: string;
+}
+
+type Spec = ProgramSpec | ShellSpec | NotRunSpec | ProxyConfigSpec | ScaleOutSpec;
 
 /** Bytes that differ from their neighbours, so that a wrong slice shows. */
 function pattern(length: number): Buffer {
@@ -262,6 +271,22 @@ const specs: Record<string, Spec> = {
       assert.equal(head?.headers['cache-control'], 'public, max-age=3600');
     },
   },
+  'snippet: deploying-upload-replicas': {
+    kind: 'program',
+    // No Redis answers at redis.internal here: the replica starts, and upload requests get the 503 the
+    // docs give for Redis out of reach (test/scale-out/uploads.test.ts runs these options with Redis).
+    check: async (snippet) => {
+      const res = await fetch(`${snippet.origin()}/files`, {
+        method: 'POST',
+        headers: { 'tus-resumable': '1.0.0', 'upload-length': '5' },
+      });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('retry-after'), '2');
+      assert.equal(res.headers.get('location'), null);
+    },
+  },
+  'scale-out: nginx-uploads': { kind: 'scale-out', test: 'test/scale-out/upload-cluster.ts' },
+  'scale-out: redis-conf': { kind: 'scale-out', test: 'test/scale-out/upload-cluster.ts' },
   'scale-out: nginx-log-format': { kind: 'proxy-config', proxy: 'nginx' },
   'scale-out: nginx-balancer': { kind: 'proxy-config', proxy: 'nginx' },
   'scale-out: nginx-slice-cache': { kind: 'proxy-config', proxy: 'nginx' },
@@ -925,6 +950,20 @@ describe('the code blocks of the docs', () => {
         timeout: 60_000,
       });
       assert.equal(compiled.status, 0, compiled.stderr);
+    });
+
+    it("the upload replicas' nginx and Redis blocks are read as written by the scale-out suite", () => {
+      const read = Object.entries(specs).filter(
+        (entry): entry is [string, ScaleOutSpec] => entry[1].kind === 'scale-out',
+      );
+      assert.deepEqual(read.map(([label]) => label).sort(), ['scale-out: nginx-uploads', 'scale-out: redis-conf']);
+      for (const [label, spec] of read) {
+        const name = label.slice('scale-out: '.length);
+        assert.ok(
+          readFileSync(path.join(repo, spec.test), 'utf8').includes(`docsBlock('${name}')`),
+          `${spec.test} runs the ${name} block`,
+        );
+      }
     });
 
     it('every proxy block is one of those', () => {
