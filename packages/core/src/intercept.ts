@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import onFinished from 'on-finished';
 import { SequentialBody } from './body.js';
 import { claimContentCoding } from './coding.js';
+import { mergeResponseFields } from './fields.js';
 import type { NormalizedOptions } from './options.js';
 import { removeStaleContentHeaders, type ResponseWriter, withMergedFields, writeResponse } from './respond.js';
 import type { Representation } from './representation.js';
@@ -63,7 +64,9 @@ export function interceptResponse<Res>(
   /** Applies an outcome to the response; true when the handler's bytes are ours from now on. */
   function decide(outcome: HandlerOutcome): void {
     if (outcome.kind === 'leave') {
-      for (const [name, value] of Object.entries(outcome.headers)) res.setHeader(name, value);
+      const headers =
+        Object.keys(outcome.headers).length === 0 ? outcome.headers : mergeResponseFields(outcome.headers, getHeader);
+      for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
       state = 'through';
       // The handler's own writeHead, as it made it, for the layers below us to see.
       if (calledWriteHead) Reflect.apply(below.writeHead, res, [res.statusCode]);
