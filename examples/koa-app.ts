@@ -20,7 +20,7 @@ export function koaApp(root: string, report: Buffer, uploadDirectory: string): L
   // A client that goes away mid-download (a paused or killed download) or mid-upload (its body cut
   // short: Node's parser reports HPE_INVALID_EOF_STATE on the socket) is routine, not an error to print.
   app.on('error', (err: NodeJS.ErrnoException) => {
-    const routine = ['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_EOF_STATE'];
+    const routine = ['ERR_CLIENT_GONE', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_EOF_STATE'];
     if (!routine.includes(err.code ?? '')) console.error(err);
   });
   return app.callback();

@@ -3,7 +3,7 @@
  * bodies they send. Every route is mounted at `/r/<name>`.
  */
 import { gzipSync } from 'node:zlib';
-import type { RangeServeOptions, Representation } from '@range-serve/core';
+import type { RangeServeOptions, Representation, SendRangeOptions } from '@range-serve/core';
 
 /** The bytes most scenarios send. */
 export const BODY = Buffer.from('The quick brown fox jumps over the lazy dog. 0123456789');
@@ -105,6 +105,8 @@ export interface ServerSetup {
   /** Mount path of the middleware (default: none, i.e. `app.use(mw)`), e.g. `'/files'`. */
   readonly mount?: string;
   readonly options?: RangeServeOptions;
+  /** The options the `send-range-*` routes pass to `sendRange` (`send-range-download` adds its `download`). */
+  readonly sendRangeOptions?: SendRangeOptions;
   /** Route scenarios to install after the middleware, each at `/r/<name>`. */
   readonly routes?: readonly Scenario[];
   /** Where `send-range-file` and `send-range-download` read from. */

@@ -10,7 +10,9 @@ import { type Fixtures, makeFixtures } from '../helpers/fixtures.ts';
 import type { RawResponse } from '../helpers/http.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
 import { servedBy } from './serve.ts';
+import { cacheControlCases } from './cache-control.ts';
 import { precompressedCases } from './precompressed.ts';
+import { sendRangeOptionCases } from './send-range-options.ts';
 import {
   BODY,
   GZIP_BODY,
@@ -552,6 +554,8 @@ export function runConformance(adapterName: string, factory: ServerFactory, host
     });
 
     precompressedCases(factory);
+    sendRangeOptionCases(factory);
+    cacheControlCases(factory, fx);
 
     describe('options are validated when the middleware is made', () => {
       const bad: [string, ServerSetup['options']][] = [

@@ -23,6 +23,7 @@ type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
 
 function routes(setup: ServerSetup): Record<Scenario, Handler> {
   const file = setup.fileForSendRange ?? '';
+  const options = setup.sendRangeOptions;
   return {
     buffer: (_req, res) => res.type('application/octet-stream').send(BODY),
     string: (_req, res) => res.send(TEXT),
@@ -53,8 +54,9 @@ function routes(setup: ServerSetup): Record<Scenario, Handler> {
       res.setHeader('content-length', 4);
       res.end('abcd');
     },
-    'send-range-file': async (req, res) => sendRange(req, res, await openFile(file)),
-    'send-range-bytes': (req, res) => sendRange(req, res, bytesRepresentation(BODY, { contentType: 'text/plain' })),
+    'send-range-file': async (req, res) => sendRange(req, res, await openFile(file), options),
+    'send-range-bytes': (req, res) =>
+      sendRange(req, res, bytesRepresentation(BODY, { contentType: 'text/plain' }), options),
     'send-range-stream': (req, res) =>
       sendRange(
         req,
@@ -66,12 +68,14 @@ function routes(setup: ServerSetup): Record<Scenario, Handler> {
             contentType: 'text/plain',
           },
         ),
+        options,
       ),
-    'send-range-download': async (req, res) => sendRange(req, res, await openFile(file), { download: DOWNLOAD_NAME }),
-    'send-range-store': (req, res) => sendRange(req, res, storeRepresentation()),
+    'send-range-download': async (req, res) =>
+      sendRange(req, res, await openFile(file), { ...options, download: DOWNLOAD_NAME }),
+    'send-range-store': (req, res) => sendRange(req, res, storeRepresentation(), options),
     'send-range-unreadable': (req, res) => sendRange(req, res, storeRepresentation({ failAt: 0 })),
     'send-range-fails-later': (req, res) => sendRange(req, res, storeRepresentation({ failAt: STORE_FAILS_AT })),
-    'send-range-variant': async (req, res) => sendRange(req, res, await openVariant(file, req.headers)),
+    'send-range-variant': async (req, res) => sendRange(req, res, await openVariant(file, req.headers), options),
   };
 }
 

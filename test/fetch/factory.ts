@@ -10,7 +10,7 @@ import {
   bytesRepresentation,
   openFile,
   openVariant,
-  type RangeServeOptions,
+  type SendRangeOptions,
   streamRepresentation,
 } from '@range-serve/core';
 import { type FetchRangeOptions, rangeServe, sendRange, withRanges } from '@range-serve/fetch';
@@ -50,6 +50,7 @@ export function slowWebStream(chunks: readonly Uint8Array[]): ReadableStream<Uin
 function routes(setup: ServerSetup): Record<Scenario, Handler> {
   const file = setup.fileForSendRange ?? '';
   const options = fetchOptions(setup.options);
+  const sendOptions = fetchOptions(setup.sendRangeOptions);
   const ranged = (handler: Handler): Handler => withRanges(handler, options);
   const text = { 'content-type': 'text/plain' };
   return {
@@ -74,8 +75,9 @@ function routes(setup: ServerSetup): Record<Scenario, Handler> {
     'has-content-range': ranged(
       () => new Response('abcd', { headers: { 'content-range': 'bytes 0-3/10', 'content-length': '4' } }),
     ),
-    'send-range-file': async (request) => sendRange(request, await openFile(file)),
-    'send-range-bytes': (request) => sendRange(request, bytesRepresentation(BODY, { contentType: 'text/plain' })),
+    'send-range-file': async (request) => sendRange(request, await openFile(file), sendOptions),
+    'send-range-bytes': (request) =>
+      sendRange(request, bytesRepresentation(BODY, { contentType: 'text/plain' }), sendOptions),
     'send-range-stream': (request) =>
       sendRange(
         request,
@@ -84,12 +86,15 @@ function routes(setup: ServerSetup): Record<Scenario, Handler> {
           BODY.length,
           { contentType: 'text/plain' },
         ),
+        sendOptions,
       ),
-    'send-range-download': async (request) => sendRange(request, await openFile(file), { download: DOWNLOAD_NAME }),
-    'send-range-store': (request) => sendRange(request, storeRepresentation()),
+    'send-range-download': async (request) =>
+      sendRange(request, await openFile(file), { ...sendOptions, download: DOWNLOAD_NAME }),
+    'send-range-store': (request) => sendRange(request, storeRepresentation(), sendOptions),
     'send-range-unreadable': (request) => sendRange(request, storeRepresentation({ failAt: 0 })),
     'send-range-fails-later': (request) => sendRange(request, storeRepresentation({ failAt: STORE_FAILS_AT })),
-    'send-range-variant': async (request) => sendRange(request, await openVariant(file, headerRecord(request))),
+    'send-range-variant': async (request) =>
+      sendRange(request, await openVariant(file, headerRecord(request)), sendOptions),
   };
 }
 
@@ -101,7 +106,9 @@ function headerRecord(request: Request): Record<string, string> {
  * The suite's options for this adapter: its `setHeaders` speaks Node's `res.setHeader`, which is given
  * the `Headers`' own `set` here.
  */
-export function fetchOptions(options: RangeServeOptions | undefined): FetchRangeOptions | undefined {
+export function fetchOptions<O extends SendRangeOptions>(
+  options: O | undefined,
+): (Omit<O, 'setHeaders'> & { setHeaders?: FetchRangeOptions['setHeaders'] }) | undefined {
   if (options === undefined) return undefined;
   const { setHeaders, ...rest } = options;
   if (setHeaders === undefined) return rest;

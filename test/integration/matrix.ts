@@ -151,6 +151,15 @@ function assertIdentity(res: DecodedResponse, what: string): void {
   );
 }
 
+/**
+ * A 206 says `no-transform` (RFC 9111 §5.2.2.6), so that no layer or proxy re-encodes the bytes its
+ * Content-Range describes; a 416 has no body to transform, and range-serve adds none to it.
+ */
+function assertNoTransform(res: DecodedResponse, what: string, expected: boolean): void {
+  const directives = (res.headers['cache-control'] ?? '').split(',').map((d) => d.trim().toLowerCase());
+  assert.equal(directives.includes('no-transform'), expected, `${what}: Cache-Control ${res.headers['cache-control']}`);
+}
+
 function assertStatus(res: DecodedResponse, status: number, what: string): void {
   assert.equal(res.status, status, `${what}: status ${res.status}, expected ${status}`);
 }
@@ -299,6 +308,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Starte
       assert.equal(res.headers['content-length'], String(single.last - single.first + 1), 'Content-Length of the 206');
       assertBytes(res.wire, content().subarray(single.first, single.last + 1), 'the 206 body');
       assert.equal(res.headers.etag, await identityEtag(), 'the 206 ETag is not the identity ETag');
+      assertNoTransform(res, 'the 206', true);
       assertVary(res, route, 'the 206');
     });
 
@@ -310,6 +320,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Starte
       assertIdentity(res, 'the 206');
       assert.equal(res.headers['content-range'], `bytes ${suffix.first}-${suffix.last}/${content().length}`);
       assertBytes(res.wire, content().subarray(suffix.first), 'the 206 body');
+      assertNoTransform(res, 'the 206', true);
       assertVary(res, route, 'the 206');
     });
 
@@ -331,6 +342,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Starte
       multi.parts.forEach(([first, last], i) =>
         assertBytes(parts[i]?.body ?? Buffer.alloc(0), content().subarray(first, last + 1), `part ${i + 1}`),
       );
+      assertNoTransform(res, 'the multipart 206', true);
       assertVary(res, route, 'the multipart 206');
     });
 
@@ -340,6 +352,7 @@ function routeCases(route: Route, files: () => ServedFiles, server: () => Starte
       assertStatus(res, 416, 'Range past the end');
       assertIdentity(res, 'the 416');
       assert.equal(res.headers['content-range'], `bytes */${content().length}`);
+      assertNoTransform(res, 'the 416', false);
       assertVary(res, route, 'the 416');
     });
 

@@ -38,6 +38,7 @@ export function slowStream(chunks: readonly Buffer[]): PassThrough {
 
 function routes(setup: ServerSetup): Record<Scenario, (ctx: Context) => unknown> {
   const file = setup.fileForSendRange ?? '';
+  const options = setup.sendRangeOptions;
   return {
     buffer: (ctx) => {
       ctx.type = 'application/octet-stream';
@@ -79,8 +80,8 @@ function routes(setup: ServerSetup): Record<Scenario, (ctx: Context) => unknown>
       ctx.set('content-range', 'bytes 0-3/10');
       ctx.body = 'abcd';
     },
-    'send-range-file': async (ctx) => sendRange(ctx, await openFile(file)),
-    'send-range-bytes': (ctx) => sendRange(ctx, bytesRepresentation(BODY, { contentType: 'text/plain' })),
+    'send-range-file': async (ctx) => sendRange(ctx, await openFile(file), options),
+    'send-range-bytes': (ctx) => sendRange(ctx, bytesRepresentation(BODY, { contentType: 'text/plain' }), options),
     'send-range-stream': (ctx) =>
       sendRange(
         ctx,
@@ -89,12 +90,13 @@ function routes(setup: ServerSetup): Record<Scenario, (ctx: Context) => unknown>
           BODY.length,
           { contentType: 'text/plain' },
         ),
+        options,
       ),
-    'send-range-download': async (ctx) => sendRange(ctx, await openFile(file), { download: DOWNLOAD_NAME }),
-    'send-range-store': (ctx) => sendRange(ctx, storeRepresentation()),
+    'send-range-download': async (ctx) => sendRange(ctx, await openFile(file), { ...options, download: DOWNLOAD_NAME }),
+    'send-range-store': (ctx) => sendRange(ctx, storeRepresentation(), options),
     'send-range-unreadable': (ctx) => sendRange(ctx, storeRepresentation({ failAt: 0 })),
     'send-range-fails-later': (ctx) => sendRange(ctx, storeRepresentation({ failAt: STORE_FAILS_AT })),
-    'send-range-variant': async (ctx) => sendRange(ctx, await openVariant(file, ctx.headers)),
+    'send-range-variant': async (ctx) => sendRange(ctx, await openVariant(file, ctx.headers), options),
   };
 }
 

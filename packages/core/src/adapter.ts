@@ -4,6 +4,7 @@
  * adapter translates its framework's request in and writes the answer out, deciding nothing itself.
  */
 export {
+  abandonBody,
   type BodyOptions,
   type BodyStreamOptions,
   bodyChunks,
@@ -35,7 +36,14 @@ export {
   mergeVary,
 } from './fields.js';
 export { type InterceptedRequest, type InterceptedResponse, interceptResponse } from './intercept.js';
-export { type DotfilesPolicy, type NormalizedOptions, normalizeOptions } from './options.js';
+export {
+  type DotfilesPolicy,
+  type NormalizedOptions,
+  type NormalizedSendRangeOptions,
+  normalizeOptions,
+  normalizeSendRangeOptions,
+} from './options.js';
+export { nearestName, unknownOptionError } from './option-names.js';
 export { planConditional } from './plan.js';
 export { closeRepresentation, contentEtag, type RepresentationInfo } from './representation.js';
 export { removeStaleContentHeaders, type ResponseWriter, type WriteOptions, writeResponse } from './respond.js';
@@ -56,7 +64,6 @@ export {
   type HeaderGetter,
   planHandlerBody,
   planHandlerFile,
-  planSendRange,
   type RangeServer,
   rangeServer,
   type ResponseTarget,
@@ -64,4 +71,6 @@ export {
   type ServeRequest,
   wholeFilePath,
 } from './serve.js';
+export { planSendRange } from './send-range.js';
 export { type StaticOptions, type StaticResolver, type StaticResult, staticResolver } from './static.js';
+export { chooseVariant, type VariantFileOptions } from './variant.js';

@@ -297,6 +297,37 @@ export async function openBody(
 }
 
 /**
+ * How a body stream made by {@link createBody} or {@link openBody} ends when its client went away while a
+ * `stream.pipeline` into the response was sending it (Koa 3 pipes every body so, and reports any error of
+ * that pipeline to the app): `expose` is true, so that Koa's default error handler prints nothing, and
+ * `code` is `ERR_CLIENT_GONE`, for an app's own `'error'` listener to leave aside. Nothing was lost that
+ * anyone could still receive.
+ */
+export class ClientGoneError extends Error {
+  override readonly name: string = 'ClientGoneError';
+  readonly code = 'ERR_CLIENT_GONE';
+  readonly expose = true;
+  constructor() {
+    super('the client went away before the response was complete');
+  }
+}
+
+/**
+ * Releases a body stream made by {@link createBody} or {@link openBody} whose response ended, whole or
+ * because its client went away (a closed or reset connection, a cancelled HTTP/2 stream); call it at the
+ * first sign of that (the response's `'close'`, on-finished), registered before the pipeline's own
+ * listeners. Piped straight into the response by a `stream.pipeline` (Koa 3 pipes every body so, and
+ * reports any error of that pipeline to the app), a body cut short ends the pipeline without a report
+ * where the response already counts as finished (an HTTP/2 reset), and otherwise with a
+ * {@link ClientGoneError} in place of a bare `ERR_STREAM_PREMATURE_CLOSE`. Any other stream, and a
+ * stream piped anywhere else, is only destroyed.
+ */
+export function abandonBody(stream: Readable): void {
+  if (stream instanceof BodyStream) stream.abandon();
+  else stream.destroy();
+}
+
+/**
  * A body as a Readable. Its read buffer is reused only when nothing can still refer to the chunk it last
  * carried: it is piped straight into `options.destination`, the pipe is its only reader, nothing waits in
  * its own queue, and the destination has written out everything. Otherwise each read gets a fresh buffer.
@@ -305,6 +336,9 @@ class BodyStream extends Readable {
   private readonly chunks: AsyncGenerator<Uint8Array, void, undefined>;
   private spare: Buffer | undefined;
   private direct = false;
+  private inPipeline = false;
+  /** The response this stream is piped straight into has emitted `'finish'` (an HTTP/2 one does so on a reset too). */
+  private destinationFinished = false;
   private reading: Promise<void> | undefined;
   private primed: IteratorResult<Uint8Array, void> | undefined;
 
@@ -315,10 +349,22 @@ class BodyStream extends Readable {
   ) {
     super({ highWaterMark: 0 });
     this.chunks = bodyChunks(body, representation, options, { acquire: (size) => this.buffer(size) });
+    const destination = options.destination as Partial<NodeJS.EventEmitter> | undefined;
+    if (typeof destination?.prependListener === 'function') {
+      // Ahead of every other listener, so that whoever reacts to the response's end (on-finished, and
+      // through it abandonBody) already knows it finished: an HTTP/2 response emits 'finish' on a reset too.
+      const finished = (): void => {
+        this.destinationFinished = true;
+      };
+      destination.prependListener('finish', finished);
+      this.once('close', () => destination.removeListener?.('finish', finished));
+    }
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
     this.direct = destination === (this.options.destination as unknown);
+    // `stream.pipeline` pipes with `end: false` and ends the destination itself, watching both ends.
+    if (this.direct) this.inPipeline = options?.end === false;
     return super.pipe(destination, options);
   }
 
@@ -339,6 +385,32 @@ class BodyStream extends Readable {
   async prime(): Promise<void> {
     const first = await this.chunks.next();
     this.primed = first;
+  }
+
+  /** See {@link abandonBody}. */
+  abandon(): void {
+    if (this.destroyed) return;
+    // Only a stream piped straight into the response, by a pipeline that will report how it ended, needs
+    // more than releasing: a layer in between (a compressor, a tee that stores what it sees) must never
+    // take a cut body for a whole one, and a plain pipe (Koa 2's) reports nothing.
+    if (!this.direct || !this.inPipeline || this.readableEnded) {
+      this.destroy();
+      return;
+    }
+    if (this.destinationFinished) {
+      // The response already counts as finished (an HTTP/2 stream reset emits 'finish'): with its source
+      // ended too, the pipeline completes without a report. Emitted here rather than after push(null),
+      // which would wait a tick: the pipeline counts a destination closed before its source ended as a
+      // premature close.
+      this.emit('end');
+      this.destroy();
+      return;
+    }
+    // The pipeline is about to report a response closed unfinished: the report names the cause, ahead of
+    // the pipeline's own listeners, and the response is left unfinished, as it is (an access log reading
+    // `writableFinished` must see a cut download as cut).
+    this.destroy();
+    this.emit('error', new ClientGoneError());
   }
 
   override _read(): void {

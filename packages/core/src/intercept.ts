@@ -11,7 +11,13 @@ import { SequentialBody } from './body.js';
 import { claimContentCoding } from './coding.js';
 import { mergeResponseFields } from './fields.js';
 import type { NormalizedOptions } from './options.js';
-import { removeStaleContentHeaders, type ResponseWriter, withMergedFields, writeResponse } from './respond.js';
+import {
+  answeredByRangeServe,
+  removeStaleContentHeaders,
+  type ResponseWriter,
+  withMergedFields,
+  writeResponse,
+} from './respond.js';
 import type { Representation } from './representation.js';
 import type { ResponseDescription } from './response.js';
 import { type AutomaticEtag, type HandlerOutcome, planHandlerBody, planHandlerFile, wholeFilePath } from './serve.js';
@@ -148,7 +154,13 @@ export function interceptResponse<Res>(
     );
   });
 
+  /** A sendRange (or upload download) answer under this interception is already planned: it passes. */
+  function passAnswered(): void {
+    if (state === 'pending' && answeredByRangeServe(res)) state = 'through';
+  }
+
   res.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
+    passAnswered();
     if (state !== 'pending') return Reflect.apply(below.writeHead, this, [status, ...rest]) as ServerResponse;
     // Recorded on the response until the body shows whether we plan it; nothing is sent yet.
     calledWriteHead = true;
@@ -168,6 +180,7 @@ export function interceptResponse<Res>(
 
   res.write = function write(this: ServerResponse, chunk: unknown, ...rest: unknown[]): boolean {
     const [encoding, callback] = splitArgs(rest);
+    passAnswered();
     if (state === 'pending' && !res.headersSent) {
       decide(planHandlerBody(planRequest, res.statusCode, getHeader, { type: 'chunks' }, options));
     } else if (state === 'pending') {
@@ -185,6 +198,7 @@ export function interceptResponse<Res>(
     const hasChunk = args.length > 0 && typeof args[0] !== 'function';
     const chunk = hasChunk ? args[0] : undefined;
     const [encoding, callback] = splitArgs(hasChunk ? args.slice(1) : args);
+    passAnswered();
     if (state === 'pending' && !res.headersSent) {
       if (chunk !== undefined && chunk !== null) {
         const bytes = toBuffer(chunk, encoding);

@@ -9,6 +9,7 @@ import mime from 'mime-types';
 import ms from 'ms';
 import { PRECOMPRESSED_CODINGS, type PrecompressedCoding } from './accept-encoding.js';
 import { parseHttpDate } from './http-date.js';
+import { unknownOptionError } from './option-names.js';
 import { DEFAULT_MAX_RANGES } from './range.js';
 import type { Representation } from './representation.js';
 
@@ -16,29 +17,74 @@ import type { Representation } from './representation.js';
 export type DotfilesPolicy = 'ignore' | 'allow' | 'deny';
 
 /**
- * Options of `rangeServe()` and `sendRange()`, shared by the Express and Koa adapters.
- * `Res` is the response object handed to {@link RangeServeOptions.setHeaders}.
+ * Options of `sendRange()`: those that apply to a representation a route chose. Each one given is
+ * honoured for every representation it can apply to and refused (a `TypeError` at the call) for one it
+ * cannot, so that no option is ever silently ignored. Shared by the Express, Koa and fetch adapters;
+ * `Res` is the response object handed to {@link SendRangeOptions.setHeaders}.
  */
-export interface RangeServeOptions<Res = ServerResponse> {
+export interface SendRangeOptions<Res = ServerResponse> {
   /** Serve byte ranges and send `Accept-Ranges: bytes` (default `true`); `false` sends whole bodies with `Accept-Ranges: none`. */
   acceptRanges?: boolean;
   /** Ranges left after merging beyond which a `Range` header is ignored and the whole body sent (default `100`). */
   maxRanges?: number;
   /**
-   * File entity-tags: `'strong'` (default: size and mtime), `'weak'`, `'digest'` (a strong ETag from the
-   * SHA-256 of the content, computed once per file version, also sent as `Repr-Digest`) or `false` for none.
+   * Entity-tags: `'strong'` (a file's size and mtime), `'weak'`, `'digest'` (a strong ETag from the SHA-256
+   * of the content, computed once per file version, also sent as `Repr-Digest`) or `false` for none.
+   * Default `'strong'` for directory serving. With `sendRange` it replaces the tag the representation
+   * came with only when given: a file's is made again from its descriptor; for other representations
+   * `'weak'` sends the weak form of theirs, `'strong'` keeps theirs, `'digest'` hashes in-memory bytes or
+   * uses a `sha256` the representation declares (a stream without one is a `TypeError`).
    */
   etag?: 'strong' | 'weak' | 'digest' | false;
-  /** Compute a file's SHA-256 when a request asks with `Want-Repr-Digest: sha-256=…` (RFC 9530 §4) and send `Repr-Digest` (default `false`). */
+  /**
+   * Compute the SHA-256 when a request asks with `Want-Repr-Digest: sha-256=…` (RFC 9530 §4) and send
+   * `Repr-Digest` (default `false`): for files, and with `sendRange` for in-memory bytes too; any other
+   * representation sends it only when it declares its `sha256`.
+   */
   wantReprDigest?: boolean;
-  /** Send `Last-Modified` from the file's modification time (default `true`). */
+  /**
+   * Send `Last-Modified` from the file's modification time (default `true` for directory serving). With
+   * `sendRange`, `false` removes the representation's `Last-Modified` and `true` makes a file's from its
+   * descriptor; not given, the representation's own stays.
+   */
   lastModified?: boolean;
-  /** Freshness lifetime for `Cache-Control: max-age`: milliseconds, or a duration string such as `'1d'` (default `0`, capped at one year). */
+  /** Freshness lifetime for `Cache-Control: public, max-age`: milliseconds, or a duration string such as `'1d'` (default `0`, capped at one year). */
   maxAge?: number | string;
   /** Add `immutable` to `Cache-Control` (default `false`). */
   immutable?: boolean;
-  /** Send `Cache-Control` at all (default `true` for directory serving; `sendRange` sends it only when `maxAge` or `immutable` is given). */
+  /**
+   * Send a caching policy (`public, max-age=…`, `immutable`) in `Cache-Control` (default `true` for
+   * directory serving; `sendRange` sends one only when `maxAge` or `immutable` is given, so that an
+   * answer sent after authentication is never marked `public` by default). `false` sends none; a 206
+   * still carries `Cache-Control: no-transform` whatever this says (RFC 9111 §5.2.2.6: no intermediary
+   * may re-encode the bytes its `Content-Range` describes).
+   */
   cacheControl?: boolean;
+  /**
+   * Called with the path and `fs.Stats` of the file about to be sent (a precompressed variant's when one
+   * is sent), before its response is planned; headers it sets win over ours. With `sendRange` only for a
+   * file representation: set headers on the response yourself for others.
+   */
+  setHeaders?: (res: Res, path: string, stat: Stats) => void;
+  /**
+   * Send `Content-Disposition: attachment`: `true` names the file by its own name (with `sendRange`, a
+   * representation without a path needs a string), a string gives the name (default `false`).
+   */
+  download?: boolean | string;
+  /**
+   * Serve precompressed variants beside a file (`name.br`, `name.zst`, `name.gz`) to clients whose
+   * `Accept-Encoding` prefers them: `true` is `['br', 'zstd', 'gzip']`, a list gives the codings and the
+   * server's order for ties (default `false`). With `sendRange`, for a file representation (`openFile`):
+   * its variants are looked for beside it, as `openVariant` does; any other representation is a `TypeError`.
+   */
+  precompressed?: boolean | readonly PrecompressedCoding[];
+}
+
+/**
+ * Options of `rangeServe()`: everything {@link SendRangeOptions} has, and what only serving a directory
+ * needs (which paths are files, and what a miss does). Shared by the Express and Koa adapters.
+ */
+export interface RangeServeOptions<Res = ServerResponse> extends SendRangeOptions<Res> {
   /** Paths with a segment starting with `.`: `'ignore'` acts as missing (default), `'deny'` answers 403, `'allow'` serves them. */
   dotfiles?: DotfilesPolicy;
   /** File names tried in order for a directory request (default `['index.html']`); `false` for none. */
@@ -49,16 +95,6 @@ export interface RangeServeOptions<Res = ServerResponse> {
   fallthrough?: boolean;
   /** Redirect a directory requested without its trailing slash to the path with one, 301 (default `true`). */
   redirect?: boolean;
-  /** Called before a file's response is planned, to set custom headers; headers it sets win over ours. */
-  setHeaders?: (res: Res, path: string, stat: Stats) => void;
-  /** Send `Content-Disposition: attachment`: `true` names the file by its own name, a string gives the name (default `false`). */
-  download?: boolean | string;
-  /**
-   * Serve precompressed variants beside a file (`name.br`, `name.zst`, `name.gz`) to clients whose
-   * `Accept-Encoding` prefers them: `true` is `['br', 'zstd', 'gzip']`, a list gives the codings and the
-   * server's order for ties (default `false`).
-   */
-  precompressed?: boolean | readonly PrecompressedCoding[];
 }
 
 /** {@link RangeServeOptions} after validation, with every default filled in. */
@@ -86,10 +122,29 @@ export interface NormalizedOptions<Res = ServerResponse> {
   readonly precompressed: readonly PrecompressedCoding[];
 }
 
+/**
+ * {@link SendRangeOptions} after validation. `etag` and `lastModified` are undefined when not given:
+ * the representation's own validators then stay.
+ */
+export interface NormalizedSendRangeOptions<Res = ServerResponse> {
+  readonly acceptRanges: boolean;
+  readonly maxRanges: number;
+  readonly etag: 'strong' | 'weak' | 'digest' | false | undefined;
+  readonly wantReprDigest: boolean;
+  readonly lastModified: boolean | undefined;
+  /** The `Cache-Control` value, or undefined unless `maxAge` or `immutable` asked for one. */
+  readonly cacheControl: string | undefined;
+  readonly setHeaders: ((res: Res, path: string, stat: Stats) => void) | undefined;
+  readonly download: boolean | string;
+  /** The precompressed codings in the server's order of preference; empty for none. */
+  readonly precompressed: readonly PrecompressedCoding[];
+}
+
 /** One year in milliseconds, the largest `max-age` sent (RFC 9111 leaves larger values to caches' discretion). */
 export const MAX_MAX_AGE = 365 * 24 * 60 * 60 * 1000;
 
-const KNOWN = new Set([
+/** The names {@link SendRangeOptions} has. */
+const SEND_RANGE_KEYS: ReadonlySet<string> = new Set([
   'acceptRanges',
   'maxRanges',
   'etag',
@@ -98,35 +153,49 @@ const KNOWN = new Set([
   'maxAge',
   'immutable',
   'cacheControl',
-  'dotfiles',
-  'index',
-  'extensions',
-  'fallthrough',
-  'redirect',
   'setHeaders',
   'download',
   'precompressed',
 ]);
 
-/** Validates `options` once and fills in the defaults; throws a `TypeError` naming the first bad option. */
-export function normalizeOptions<Res = ServerResponse>(options: RangeServeOptions<Res> = {}): NormalizedOptions<Res> {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) {
-      const hint = key.toLowerCase() === 'maxage' ? ' (did you mean maxAge?)' : '';
-      throw new TypeError(`unknown option ${JSON.stringify(key)}${hint}`);
-    }
+/** The names only {@link RangeServeOptions} has: they decide which path is a file, which sendRange never does. */
+const DIRECTORY_KEYS: ReadonlySet<string> = new Set(['dotfiles', 'index', 'extensions', 'fallthrough', 'redirect']);
+
+const RANGE_SERVE_KEYS: ReadonlySet<string> = new Set([...SEND_RANGE_KEYS, ...DIRECTORY_KEYS]);
+
+function checkObject(options: unknown): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`options must be an object, got ${describeValue(options)}`);
   }
-  const o = options;
+}
+
+/** A short description of a value for an error message: its type, and the value itself when it is small. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return `${typeof value} ${String(value)}`;
+    case 'undefined':
+      return 'undefined';
+    case 'function':
+      return 'a function';
+    default:
+      return value instanceof URL ? 'a URL' : typeof value;
+  }
+}
+
+/** The options every adapter shares, validated. */
+function commonOptions<Res>(o: SendRangeOptions<Res>) {
   const maxRanges = o.maxRanges ?? DEFAULT_MAX_RANGES;
   if (!Number.isSafeInteger(maxRanges) || maxRanges < 1) throw new TypeError('maxRanges must be an integer >= 1');
-  const etag = o.etag ?? 'strong';
-  if (etag !== 'strong' && etag !== 'weak' && etag !== 'digest' && etag !== false)
+  const etag = o.etag;
+  if (etag !== undefined && etag !== 'strong' && etag !== 'weak' && etag !== 'digest' && etag !== false)
     throw new TypeError("etag must be 'strong', 'weak', 'digest' or false");
-  const dotfiles = o.dotfiles ?? 'ignore';
-  if (dotfiles !== 'ignore' && dotfiles !== 'allow' && dotfiles !== 'deny') {
-    throw new TypeError("dotfiles must be 'ignore', 'allow' or 'deny'");
-  }
   const maxAge = parseMaxAge(o.maxAge ?? 0);
   const immutable = bool(o.immutable, false, 'immutable');
   const cacheControl = bool(o.cacheControl, true, 'cacheControl');
@@ -142,19 +211,68 @@ export function normalizeOptions<Res = ServerResponse>(options: RangeServeOption
     maxRanges,
     etag,
     wantReprDigest: bool(o.wantReprDigest, false, 'wantReprDigest'),
-    lastModified: bool(o.lastModified, true, 'lastModified'),
+    lastModified: o.lastModified === undefined ? undefined : bool(o.lastModified, true, 'lastModified'),
     maxAge,
     immutable,
     cacheControl: cacheControl ? cacheControlValue(maxAge, immutable) : undefined,
     cacheControlRequested: cacheControl && (o.maxAge !== undefined || o.immutable !== undefined),
+    setHeaders: o.setHeaders,
+    download,
+    precompressed: precompressedCodings(o.precompressed ?? false),
+  };
+}
+
+/** Validates `rangeServe`'s options once and fills in the defaults; throws a `TypeError` naming the first bad option. */
+export function normalizeOptions<Res = ServerResponse>(options: RangeServeOptions<Res> = {}): NormalizedOptions<Res> {
+  checkObject(options);
+  for (const key of Object.keys(options)) {
+    if (!RANGE_SERVE_KEYS.has(key)) throw unknownOptionError(key, RANGE_SERVE_KEYS);
+  }
+  const o = options;
+  const common = commonOptions(o);
+  const dotfiles = o.dotfiles ?? 'ignore';
+  if (dotfiles !== 'ignore' && dotfiles !== 'allow' && dotfiles !== 'deny') {
+    throw new TypeError("dotfiles must be 'ignore', 'allow' or 'deny'");
+  }
+  return {
+    ...common,
+    etag: common.etag ?? 'strong',
+    lastModified: common.lastModified ?? true,
     dotfiles,
     index: fileNames(o.index ?? ['index.html'], 'index'),
     extensions: fileNames(o.extensions ?? false, 'extensions').map((ext) => ext.replace(/^\./, '')),
     fallthrough: bool(o.fallthrough, true, 'fallthrough'),
     redirect: bool(o.redirect, true, 'redirect'),
-    setHeaders: o.setHeaders,
-    download,
-    precompressed: precompressedCodings(o.precompressed ?? false),
+  };
+}
+
+/**
+ * Validates `sendRange`'s options; throws a `TypeError` naming the first bad option, and for an option
+ * of directory serving (`dotfiles`, `index`, `extensions`, `fallthrough`, `redirect`) saying so.
+ */
+export function normalizeSendRangeOptions<Res = ServerResponse>(
+  options: SendRangeOptions<Res> = {},
+): NormalizedSendRangeOptions<Res> {
+  checkObject(options);
+  for (const key of Object.keys(options)) {
+    if (DIRECTORY_KEYS.has(key)) {
+      throw new TypeError(
+        `sendRange does not take ${JSON.stringify(key)}: it belongs to directory serving, rangeServe(root), and the route has already chosen what to send`,
+      );
+    }
+    if (!SEND_RANGE_KEYS.has(key)) throw unknownOptionError(key, SEND_RANGE_KEYS);
+  }
+  const common = commonOptions(options);
+  return {
+    acceptRanges: common.acceptRanges,
+    maxRanges: common.maxRanges,
+    etag: common.etag,
+    wantReprDigest: common.wantReprDigest,
+    lastModified: common.lastModified,
+    cacheControl: common.cacheControlRequested ? common.cacheControl : undefined,
+    setHeaders: common.setHeaders,
+    download: common.download,
+    precompressed: common.precompressed,
   };
 }
 

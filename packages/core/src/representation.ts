@@ -98,17 +98,93 @@ export interface FileOptions extends Omit<RepresentationMetadata, 'etag' | 'last
   readonly followSymlinks?: boolean;
 }
 
-/** Raised by {@link openFile} when the path names something other than a regular file. */
-export class NotAFileError extends Error {
-  /** `EISDIR` for a directory, `ENOTFILE` for a device, socket or FIFO. */
-  readonly code: 'EISDIR' | 'ENOTFILE';
+/**
+ * An error {@link openFile} raises that names the HTTP answer it calls for, shaped as `http-errors` shapes
+ * them: `status` and `statusCode` (400, 403 or 404) and `expose` (whether its message may be shown to the
+ * client), so that Express's final handler, Koa's `ctx.onerror` and error middleware that read them
+ * answer with that status instead of 500. `code` is the file system's (`ENOENT`, `EACCES`, ...) and
+ * `cause` the original error. Errors that say nothing about the request (EIO, EMFILE) stay as they are.
+ */
+export class OpenFileError extends Error {
+  override readonly name: string = 'OpenFileError';
+  readonly statusCode: 400 | 403 | 404;
   constructor(
+    message: string,
+    readonly status: 400 | 403 | 404,
+    readonly code: string,
     readonly path: string,
+    /** False when the message names a path on the server (the client then gets the status text). */
+    readonly expose: boolean,
+    options?: { readonly cause?: unknown },
+  ) {
+    super(message, options);
+    this.statusCode = status;
+  }
+}
+
+/** 404: nothing at the path (`ENOENT`, `ENOTDIR`, `ENAMETOOLONG`, a loop of links); the message names the path, so it is not exposed. */
+export class FileNotFoundError extends OpenFileError {
+  override readonly name: string = 'FileNotFoundError';
+  constructor(path: string, code: string, options?: { readonly message?: string; readonly cause?: unknown }) {
+    super(options?.message ?? `${code}: no such file: ${path}`, 404, code, path, false, options);
+  }
+}
+
+/**
+ * 403: the file is there but may not be sent (`EACCES`, `EPERM`, a symbolic link opened with
+ * `followSymlinks: false`); the message names the path, so it is not exposed.
+ */
+export class FileForbiddenError extends OpenFileError {
+  override readonly name: string = 'FileForbiddenError';
+  constructor(path: string, code: string, options?: { readonly message?: string; readonly cause?: unknown }) {
+    super(options?.message ?? `${code}: may not be read: ${path}`, 403, code, path, false, options);
+  }
+}
+
+/** 400: the path cannot name a file (it holds a NUL byte, as a request's `%00` decodes to); exposed, it names no path. */
+export class BadPathError extends OpenFileError {
+  override readonly name: string = 'BadPathError';
+  constructor(path: string) {
+    super('the path contains a NUL byte', 400, 'ERR_BAD_PATH', path, true);
+  }
+}
+
+/**
+ * Raised by {@link openFile} when the path names something other than a regular file: a directory is
+ * a 404 (`EISDIR`: there is no file to send), a device, socket or FIFO a 403 (`ENOTFILE`).
+ */
+export class NotAFileError extends OpenFileError {
+  override readonly name: string = 'NotAFileError';
+  /** `EISDIR` for a directory, `ENOTFILE` for a device, socket or FIFO. */
+  declare readonly code: 'EISDIR' | 'ENOTFILE';
+  constructor(
+    path: string,
     readonly stat: BigIntStats,
   ) {
-    super(`not a regular file: ${path}`);
-    this.code = stat.isDirectory() ? 'EISDIR' : 'ENOTFILE';
+    const directory = stat.isDirectory();
+    super(`not a regular file: ${path}`, directory ? 404 : 403, directory ? 'EISDIR' : 'ENOTFILE', path, false);
   }
+}
+
+/** File system error codes that mean there is nothing to send at the path. */
+const NOT_FOUND = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG']);
+/** Codes that mean the file is there but this process may not read it. */
+const FORBIDDEN = new Set(['EACCES', 'EPERM']);
+/** With O_NOFOLLOW, the last component is a link (Linux ELOOP, FreeBSD EMLINK). */
+const LINK_CODES = new Set(['ELOOP', 'EMLINK']);
+
+/** `err` from opening `path` as the {@link OpenFileError} it calls for, or `err` itself when it says nothing about the request. */
+function openError(err: unknown, path: string, followSymlinks: boolean): unknown {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  if (typeof code !== 'string') return err;
+  const options = { message: (err as Error).message, cause: err };
+  if (NOT_FOUND.has(code)) return new FileNotFoundError(path, code, options);
+  if (FORBIDDEN.has(code)) return new FileForbiddenError(path, code, options);
+  if (LINK_CODES.has(code)) {
+    // A link the caller said not to follow is refused; a loop of links leads to no file.
+    return followSymlinks ? new FileNotFoundError(path, code, options) : new FileForbiddenError(path, code, options);
+  }
+  return err;
 }
 
 /**
@@ -121,10 +197,18 @@ export function fileEtag(stat: BigIntStats): string {
 
 /**
  * Opens a regular file once and describes it from fstat of that descriptor. The caller owns the
- * descriptor until it hands the representation to a response, or calls its `close`.
+ * descriptor until it hands the representation to a response, or calls its `close`. A path that names
+ * no file to send rejects with an {@link OpenFileError} carrying its HTTP status (404, 403 or 400).
  */
 export async function openFile(path: string, options: FileOptions = {}): Promise<FileRepresentation> {
-  const fd = await openReadOnly(path, options.followSymlinks === false ? NO_FOLLOW_FLAGS : READ_FLAGS);
+  if (typeof path === 'string' && path.includes('\0')) throw new BadPathError(path);
+  const follow = options.followSymlinks !== false;
+  let fd: number;
+  try {
+    fd = await openReadOnly(path, follow ? READ_FLAGS : NO_FOLLOW_FLAGS);
+  } catch (err) {
+    throw openError(err, path, follow);
+  }
   let stat: BigIntStats;
   try {
     // fstat of an open descriptor never waits for the disk: done in place rather than on the thread pool.

@@ -25,11 +25,25 @@ export interface WriteOptions extends BodyOptions {
   readonly writer?: ResponseWriter;
 }
 
+/** Responses range-serve writes itself through their own methods (sendRange, an upload's download). */
+const answering = new WeakSet<ServerResponse>();
+
+/**
+ * Whether range-serve is writing `res` itself: an interception of later handlers around it (rangeServe()
+ * in front of a sendRange route) passes that answer through instead of planning it a second time with
+ * its own options.
+ */
+export function answeredByRangeServe(res: ServerResponse): boolean {
+  return answering.has(res);
+}
+
 /**
  * Writes `answer` to `res`, reading its body from `representation`, which it then owns and closes once
- * the response ends, fails or the client goes away. Resolves when it is done. It rejects only for a
- * failure before the status line was written (nothing has been sent: answer with an error); a failure
- * after that destroys the connection, so the client sees a short body, never a complete-looking one.
+ * the response ends, fails or the client goes away. Resolves when it is done, a client that went away
+ * included (that is no failure of ours). It rejects when the body cannot be read: before the status line
+ * nothing has been sent (answer with an error, `res.headersSent` is false); after it, the connection has
+ * already been destroyed, so the client sees a short body, never a complete-looking one, and the error
+ * is still the caller's to report.
  */
 export async function writeResponse(
   res: ServerResponse,
@@ -38,9 +52,12 @@ export async function writeResponse(
   options: WriteOptions = {},
 ): Promise<void> {
   const writer = options.writer;
-  // Through the response's own methods, a layer in front that wrapped them may encode what we write
-  // (compression before sendRange or an upload's download): its coding must not keep our strong tag.
-  if (writer === undefined) guardAnsweredResponse(res);
+  if (writer === undefined) {
+    answering.add(res);
+    // Through the response's own methods, a layer in front that wrapped them may encode what we write
+    // (compression before sendRange or an upload's download): its coding must not keep our strong tag.
+    guardAnsweredResponse(res);
+  }
   removeStaleContentHeaders(res, answer);
   claimContentCoding(res, answer.headers);
   const response = withMergedFields(res, answer);
@@ -154,6 +171,8 @@ async function stream(
     if (!closed) writer.end();
   } catch (err) {
     res.destroy(err as Error);
+    // A read that failed because the client had gone (a store cut off with it) is not reported.
+    if (!closed) throw err;
   } finally {
     res.off('close', onClose);
     await chunks.return().catch(ignoreError);

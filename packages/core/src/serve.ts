@@ -1,6 +1,7 @@
 /**
  * Every decision a framework adapter needs, whatever its request and response objects: the answer for
- * a directory request, `sendRange`'s plan, and how a later handler's body becomes a representation.
+ * a directory request and how a later handler's body becomes a representation (`sendRange`'s plan is in
+ * send-range.ts).
  * Each returns a response description (or says to pass the request on); the adapter only writes it.
  */
 import { type BigIntStats, fstat, ReadStream, type Stats } from 'node:fs';
@@ -11,10 +12,9 @@ import { type HeaderGetter, mergeVary } from './fields.js';
 import { openFileWithDigest } from './digest.js';
 import { formatHttpDate, parseHttpDate } from './http-date.js';
 import {
-  contentTypeFor,
+  describeValue,
   type NormalizedOptions,
   normalizeOptions,
-  optionHeaders,
   type RangeServeOptions,
   withHeaderOverrides,
 } from './options.js';
@@ -82,7 +82,14 @@ export function rangeServer<Res>(
   maybeOptions: RangeServeOptions<Res> | undefined,
 ): RangeServer<Res> {
   const root = typeof rootOrOptions === 'string' ? rootOrOptions : undefined;
-  if (root === undefined && maybeOptions !== undefined) throw new TypeError('root must be a string');
+  if (root === undefined && rootOrOptions !== undefined && !isOptionsObject(rootOrOptions)) {
+    // rangeServe(42), rangeServe(new URL(...)): the first argument is meant as the root.
+    const hint = rootOrOptions instanceof URL ? ' (url.fileURLToPath makes one of a file: URL)' : '';
+    throw new TypeError(`root must be a directory path string${hint}, got ${describeValue(rootOrOptions)}`);
+  }
+  if (root === undefined && maybeOptions !== undefined) {
+    throw new TypeError(`root must be a directory path string, got ${describeValue(rootOrOptions)}`);
+  }
   const options = normalizeOptions<Res>(root === undefined ? (rootOrOptions as RangeServeOptions<Res>) : maybeOptions);
   const resolve = root === undefined ? undefined : staticResolver(root, options);
   const next: ServeOutcome = { kind: 'next' };
@@ -128,6 +135,11 @@ export function rangeServer<Res>(
   return { options, answer };
 }
 
+/** Whether the first argument of `rangeServe` reads as its options: a plain object, not a URL, an array or a value. */
+function isOptionsObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof URL);
+}
+
 /**
  * The URL path a static lookup gets under a mount: `path` as the framework stripped it, or '' for the
  * mount point asked for without its slash (so that a directory there is redirected to the slash).
@@ -137,41 +149,11 @@ function mountedPath(path: string, originalUrl: string): string {
   return path === '/' && !original.endsWith('/') ? '' : path;
 }
 
-/**
- * `sendRange`: the plan for a representation a route chose, with a file's type from its name and the
- * option headers (Cache-Control only on request). The representation is closed on a bad option.
- */
-export async function planSendRange<Res>(
-  request: ServeRequest | { readonly method: string; readonly headers: IncomingHttpHeaders },
-  representation: Representation,
-  rawOptions: RangeServeOptions<Res>,
-  target: ResponseTarget<Res>,
-): Promise<{ readonly response: ResponsePlan; readonly representation: Representation }> {
-  let options: NormalizedOptions<Res>;
-  try {
-    options = normalizeOptions(rawOptions);
-  } catch (err) {
-    closeRepresentation(representation);
-    throw err;
-  }
-  const path =
-    (representation as Partial<FileRepresentation>).kind === 'file'
-      ? (representation as FileRepresentation).path
-      : undefined;
-  const described: Representation = {
-    ...representation,
-    contentType: representation.contentType ?? (path === undefined ? undefined : contentTypeFor(path)),
-    headers: { ...optionHeaders(options, path, false), ...representation.headers },
-  };
-  const outcome = await plannedOutcome(request, described, options, target);
-  return { response: outcome.response as ResponsePlan, representation: outcome.representation as Representation };
-}
-
 /** Calls `setHeaders` for a file (its fields win over ours), then plans; the representation is closed on failure. */
-async function plannedOutcome<Res>(
+export async function plannedOutcome<Res>(
   request: { readonly method: string; readonly headers: IncomingHttpHeaders },
   representation: Representation,
-  options: NormalizedOptions<Res>,
+  options: Pick<NormalizedOptions<Res>, 'setHeaders' | 'acceptRanges' | 'maxRanges'>,
   target: ResponseTarget<Res>,
 ): Promise<ServeOutcome & { readonly kind: 'respond' }> {
   let rep = representation;
@@ -200,7 +182,7 @@ async function plannedOutcome<Res>(
 }
 
 /** Whether a representation's answers depend on `Accept-Encoding` (it has precompressed variants). */
-function variesOnCoding(representation: Representation): boolean {
+export function variesOnCoding(representation: Representation): boolean {
   const vary = representation.headers?.vary;
   return vary !== undefined && vary.split(',').some((name) => name.trim().toLowerCase() === 'accept-encoding');
 }

@@ -4,7 +4,7 @@
  * link is followed only when its target stays inside the root. Each rule, and where express.static
  * answers differently, is in docs/behaviour.md, "Paths".
  */
-import { type BigIntStats, readlinkSync, realpathSync } from 'node:fs';
+import { type BigIntStats, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { lstat, realpath } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
@@ -82,6 +82,8 @@ const FORBIDDEN = new Set(['EACCES', 'EPERM']);
 export function staticResolver(root: string, options: StaticOptions): StaticResolver {
   if (typeof root !== 'string' || root === '') throw new TypeError('root must be a non-empty path');
   const base = path.resolve(root);
+  checkRoot(base);
+  let warned = false;
   let realRoot: Promise<string> | undefined;
   /** The root's real path once known, read without waiting on the promise again. */
   let resolvedRoot: string | undefined;
@@ -104,7 +106,16 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
     try {
       rootReal = resolvedRoot ?? (resolvedRoot = await rootPath());
     } catch (err) {
-      if (isCode(err, MISSING)) return { kind: 'miss' };
+      if (isCode(err, MISSING)) {
+        if (!warned) {
+          warned = true;
+          process.emitWarning(
+            `range-serve: the root ${base} does not exist; every request under it is a miss until it does`,
+            { code: 'RANGE_SERVE_ROOT_MISSING' },
+          );
+        }
+        return { kind: 'miss' };
+      }
       throw err;
     }
     const { segments, trailingSlash, trailingDot } = parsed;
@@ -152,6 +163,21 @@ export function staticResolver(root: string, options: StaticOptions): StaticReso
     }
     return opened();
   };
+}
+
+/**
+ * A root that exists must be a directory (a file given as the root is a mistake that would make every
+ * request a miss). A root that does not exist yet is accepted: a build step or a volume may create it
+ * after start-up; the first request that finds it still missing emits a warning.
+ */
+function checkRoot(base: string): void {
+  let stat;
+  try {
+    stat = statSync(base);
+  } catch {
+    return; // missing, or not ours to look at: the requests will tell
+  }
+  if (!stat.isDirectory()) throw new TypeError(`root must be a directory: ${base} is not one`);
 }
 
 /** Whether a GET's answer may be a 304 (RFC 9110 §13.1.2, §13.1.3), so that its validators come first. */

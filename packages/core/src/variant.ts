@@ -8,10 +8,13 @@ import { PRECOMPRESSED_CODINGS, type PrecompressedCoding, preferredCodings } fro
 import { mergeVary } from './fields.js';
 import { type FileEtagMode, openFileWithDigest } from './digest.js';
 import { contentTypeFor, normalizeOptions, optionHeaders, type RangeServeOptions } from './options.js';
+import { unknownOptionError } from './option-names.js';
 import { closeRepresentation, type FileRepresentation, NotAFileError } from './representation.js';
 
 /** The options {@link openVariant} reads: the codings offered and how validators are made. */
 export type VariantOptions = Pick<RangeServeOptions, 'precompressed' | 'etag' | 'lastModified' | 'download'>;
+
+const VARIANT_KEYS: ReadonlySet<string> = new Set(['precompressed', 'etag', 'lastModified', 'download']);
 
 const UNUSABLE = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EMLINK', 'EACCES', 'EPERM']);
 
@@ -27,13 +30,39 @@ export async function openVariant(
   requestHeaders: IncomingHttpHeaders,
   options: VariantOptions = {},
 ): Promise<FileRepresentation> {
+  for (const key of Object.keys(options)) {
+    if (!VARIANT_KEYS.has(key)) throw unknownOptionError(key, VARIANT_KEYS);
+  }
   const normalized = normalizeOptions({ precompressed: options.precompressed ?? true, ...pickDefined(options) });
   const etag: FileEtagMode = normalized.etag;
   const fileOptions = { etag, lastModified: normalized.lastModified, contentType: contentTypeFor(path) };
   const original = await openFileWithDigest(path, fileOptions);
+  const headers = optionHeaders({ ...normalized, cacheControlRequested: false }, path, false);
+  return chooseVariant(original, requestHeaders, normalized.precompressed, fileOptions, headers);
+}
+
+/** How a variant's validators and type are made: as its original's. */
+export interface VariantFileOptions {
+  readonly etag: FileEtagMode;
+  readonly lastModified: boolean;
+  readonly contentType: string | undefined;
+}
+
+/**
+ * The representation to send for an opened `original` among `codings` (in the server's order): its best
+ * variant by `Accept-Encoding`, opened with `fileOptions`, with the original's type, `Content-Encoding`,
+ * a coding ETag and `Vary: Accept-Encoding` (the original is then closed); or the original, with that
+ * Vary when some variant exists. `headers` are added to either. On failure the original is closed.
+ */
+export async function chooseVariant(
+  original: FileRepresentation,
+  requestHeaders: IncomingHttpHeaders,
+  codings: readonly PrecompressedCoding[],
+  fileOptions: VariantFileOptions,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<FileRepresentation> {
   try {
-    const preferred = preferredCodings(requestHeaders['accept-encoding'], normalized.precompressed);
-    const headers = optionHeaders({ ...normalized, cacheControlRequested: false }, path, false);
+    const preferred = preferredCodings(requestHeaders['accept-encoding'], codings);
     for (const coding of preferred) {
       const variant = await openSidecar(original, coding, fileOptions);
       if (variant === undefined) continue;
@@ -45,14 +74,17 @@ export async function openVariant(
         headers: { ...headers, 'content-encoding': coding, vary: 'Accept-Encoding' },
       };
     }
-    for (const coding of normalized.precompressed) {
+    for (const coding of codings) {
       if (preferred.includes(coding)) continue;
       const probe = await openSidecar(original, coding, { ...fileOptions, etag: false });
       if (probe === undefined) continue;
       closeRepresentation(probe);
-      return { ...original, headers: { ...headers, vary: mergeVary(original.headers?.vary, 'Accept-Encoding') } };
+      return {
+        ...original,
+        headers: { ...original.headers, ...headers, vary: mergeVary(original.headers?.vary, 'Accept-Encoding') },
+      };
     }
-    return original;
+    return Object.keys(headers).length === 0 ? original : { ...original, headers: { ...original.headers, ...headers } };
   } catch (err) {
     closeRepresentation(original);
     throw err;
@@ -67,7 +99,7 @@ function pickDefined(options: VariantOptions): VariantOptions {
 async function openSidecar(
   original: FileRepresentation,
   coding: PrecompressedCoding,
-  fileOptions: { readonly etag: FileEtagMode; readonly lastModified: boolean; readonly contentType: string },
+  fileOptions: VariantFileOptions,
 ): Promise<FileRepresentation | undefined> {
   let file: FileRepresentation;
   try {

@@ -2,7 +2,7 @@
  * @range-serve/express: byte ranges and RFC 9110 conditional requests for Express 4 and 5.
  * Every HTTP decision is @range-serve/core's; this file only translates `req` and writes onto `res`.
  */
-import type { Representation, RangeServeOptions, ResponsePlan } from '@range-serve/core';
+import type { Representation, RangeServeOptions, ResponsePlan, SendRangeOptions } from '@range-serve/core';
 import {
   guardContentCodings,
   type InterceptedResponse,
@@ -15,13 +15,17 @@ import {
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { serveSendFile } from './send-file.js';
 
-/** The options of {@link rangeServe} and {@link sendRange}; `setHeaders` receives Express's `res`. */
+/** The options of {@link rangeServe}; `setHeaders` receives Express's `res`. */
 export type ExpressRangeOptions = RangeServeOptions<Response>;
-export type { RangeServeOptions } from '@range-serve/core';
+/** The options of {@link sendRange}: those that apply to a representation a route chose; `setHeaders` receives Express's `res`. */
+export type ExpressSendRangeOptions = SendRangeOptions<Response>;
+export type { RangeServeOptions, SendRangeOptions } from '@range-serve/core';
 
 /**
  * Middleware that serves files under `root` with ranges and preconditions, and makes the 200 responses
- * of later handlers range- and condition-aware. Without `root` it does only the latter.
+ * of later handlers range- and condition-aware. Without `root` it does only the latter. A bad option,
+ * or a root that is not a path or is a file, throws a `TypeError` here; a root that does not exist yet
+ * is accepted (every request a miss until it does, with one process warning).
  */
 export function rangeServe(options?: ExpressRangeOptions): RequestHandler;
 export function rangeServe(root: string, options?: ExpressRangeOptions): RequestHandler;
@@ -45,13 +49,15 @@ export function rangeServe(rootOrOptions?: string | ExpressRangeOptions, maybeOp
 
 /**
  * Serves a representation a route chose itself (a file from `openFile`, bytes, a stream of known length)
- * with ranges and preconditions. The representation is released when the response ends.
+ * with ranges and preconditions. The representation is released when the response ends. An option that
+ * cannot apply to it rejects with a `TypeError`; a read that fails rejects too (after the headers, once
+ * the connection is cut), while a client that goes away is not an error.
  */
 export async function sendRange(
   req: Request,
   res: Response,
   representation: Representation,
-  options: ExpressRangeOptions = {},
+  options: ExpressSendRangeOptions = {},
 ): Promise<ResponsePlan> {
   const target = { res, getHeader: (name: string) => res.getHeader(name) };
   const planned = await planSendRange(requestOf(req), representation, options, target);

@@ -72,7 +72,11 @@ export function serveSendFile(req: Request, res: Response, intercepted: Intercep
     }
     // Express hands errors to the next function of the route that called sendFile.
     const next = req.next;
+    let called = false;
+    // Once, as Express's own sendFile: a read that fails mid-body also ends the response unfinished.
     const done = (err?: Error): void => {
+      if (called) return;
+      called = true;
       if (callback !== undefined) callback(err);
       else if (err !== undefined && (err as { code?: string }).code !== 'ECONNABORTED') next?.(err);
     };

@@ -3,7 +3,12 @@
  * `Request` and `Response` (Hono, Bun, Deno, Next.js route handlers). Every HTTP decision is
  * @range-serve/core's; this file only translates a `Request` in and makes the `Response`.
  */
-import { type RangeServeOptions, type Representation, streamRepresentation } from '@range-serve/core';
+import {
+  type RangeServeOptions,
+  type Representation,
+  type SendRangeOptions,
+  streamRepresentation,
+} from '@range-serve/core';
 import {
   type HandlerBody,
   type HandlerOutcome,
@@ -18,9 +23,11 @@ import { type PeekedBody, peekBody } from './handler-body.js';
 import { mountPath, planningRequest, serveRequest } from './request.js';
 import { exposeFields, respond } from './response.js';
 
-/** The options of {@link rangeServe}, {@link sendRange} and {@link withRanges}; `setHeaders` receives the response's `Headers`. */
+/** The options of {@link rangeServe} and {@link withRanges}; `setHeaders` receives the response's `Headers`. */
 export type FetchRangeOptions = RangeServeOptions<Headers>;
-export type { RangeServeOptions } from '@range-serve/core';
+/** The options of {@link sendRange}: those that apply to a representation a route chose; `setHeaders` receives the response's `Headers`. */
+export type FetchSendRangeOptions = SendRangeOptions<Headers>;
+export type { RangeServeOptions, SendRangeOptions } from '@range-serve/core';
 
 /** A handler of a Web-standard server: a request (and whatever else the router passes) in, a response out. */
 export type FetchHandler<Args extends unknown[] = []> = (
@@ -53,12 +60,12 @@ export function rangeServe(root: string, options?: FetchRangeOptions): Directory
 /**
  * Answers `request` with a representation the route chose itself (a file from `openFile`, bytes, a store
  * read by range): ranges, preconditions and multipart. The representation is released when the body has
- * been sent, fails, or the client goes away.
+ * been sent, fails, or the client goes away. An option that cannot apply to it rejects with a `TypeError`.
  */
 export async function sendRange(
   request: Request,
   representation: Representation,
-  options: FetchRangeOptions = {},
+  options: FetchSendRangeOptions = {},
 ): Promise<Response> {
   const before = new Headers();
   const planned = await planSendRange(planningRequest(request), representation, options, targetOf(before));

@@ -4,8 +4,15 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Readable, Stream } from 'node:stream';
-import type { RangeServeOptions, Representation, ResponseDescription, ResponsePlan } from '@range-serve/core';
+import type {
+  RangeServeOptions,
+  Representation,
+  ResponseDescription,
+  ResponsePlan,
+  SendRangeOptions,
+} from '@range-serve/core';
 import {
+  abandonBody,
   claimContentCoding,
   contentEtag,
   encodedFileValidators,
@@ -27,16 +34,20 @@ import {
 import type { Context, Middleware, Next } from 'koa';
 import onFinished from 'on-finished';
 
-/** The options of {@link rangeServe} and {@link sendRange}; `setHeaders` receives Node's response, `ctx.res`. */
+/** The options of {@link rangeServe}; `setHeaders` receives Node's response, `ctx.res`. */
 export type KoaRangeOptions = RangeServeOptions<ServerResponse>;
-export type { RangeServeOptions } from '@range-serve/core';
+/** The options of {@link sendRange}: those that apply to a representation a route chose; `setHeaders` receives `ctx.res`. */
+export type KoaSendRangeOptions = SendRangeOptions<ServerResponse>;
+export type { RangeServeOptions, SendRangeOptions } from '@range-serve/core';
 
 /** Bodies made here, so that an outer `rangeServe` does not plan a planned response again. */
 const planned = new WeakSet<object>();
 
 /**
  * Middleware that serves files under `root` with ranges and preconditions, and makes the 200 responses
- * of later middleware (`ctx.body`) range- and condition-aware. Without `root` it does only the latter.
+ * of later middleware (`ctx.body`) range- and condition-aware. Without `root` it does only the latter. A
+ * bad option, or a root that is not a path or is a file, throws a `TypeError` here; a root that does not
+ * exist yet is accepted (every request a miss until it does, with one process warning).
  */
 export function rangeServe(options?: KoaRangeOptions): Middleware;
 export function rangeServe(root: string, options?: KoaRangeOptions): Middleware;
@@ -69,11 +80,12 @@ export function rangeServe(rootOrOptions?: string | KoaRangeOptions, maybeOption
 /**
  * Serves a representation the route chose itself (a file from `openFile`, bytes, a stream of known length)
  * with ranges and preconditions, as `ctx.body`. The representation is released when the response ends.
+ * An option that cannot apply to it throws a `TypeError`; a client that goes away is not an error.
  */
 export async function sendRange(
   ctx: Context,
   representation: Representation,
-  options: KoaRangeOptions = {},
+  options: KoaSendRangeOptions = {},
 ): Promise<ResponsePlan> {
   // A layer in front (koa-compress before the router) may encode the body: its coding must not keep our strong tag.
   if (ctx.method === 'GET' || ctx.method === 'HEAD') guardContentCodings(ctx.res);
@@ -166,7 +178,12 @@ async function respond(ctx: Context, response: ResponseDescription, rep: Represe
     // Added before Koa's own listener: a failure after the headers went out cuts the connection, so the
     // client sees a short body, never a complete-looking one; Koa still reports the error to the app.
     stream.once('error', () => ctx.res.destroy());
-    onFinished(ctx.res, () => stream.destroy());
+    // A client that goes away is not a fault: on the first sign of it (the response's end or close, both
+    // registered before Koa's own destroy of the body and before Koa 3 pipes it), the body ends what Koa
+    // 3's pipeline reports to the app: nothing, or an exposed ClientGoneError (see abandonBody).
+    const end = (): void => abandonBody(stream);
+    ctx.res.once('close', end);
+    onFinished(ctx.res, end);
   } else {
     release();
     if (body !== null) planned.add(body);

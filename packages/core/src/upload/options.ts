@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import ms from 'ms';
+import { unknownOptionError } from '../option-names.js';
 
 /** A final response a hook produces: a status, lowercase headers and an optional body. */
 export interface UploadHookResponse {
@@ -235,7 +236,7 @@ function mediaTypeList(name: string, value: unknown): ReadonlySet<string> {
 export function normalizeUploadOptions(options: ResumableUploadOptions): NormalizedUploadOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`unknown option ${JSON.stringify(key)}`);
+    if (!KNOWN.has(key)) throw unknownOptionError(key, KNOWN);
   }
   if (typeof options.directory !== 'string' || options.directory === '' || options.directory.includes('\0')) {
     throw new TypeError('directory must be a non-empty path');
