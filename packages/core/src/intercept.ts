@@ -11,6 +11,7 @@ import { SequentialBody } from './body.js';
 import { claimContentCoding } from './coding.js';
 import { mergeResponseFields } from './fields.js';
 import type { NormalizedOptions } from './options.js';
+import { http2StreamOf } from './http2.js';
 import {
   answeredByRangeServe,
   removeStaleContentHeaders,
@@ -59,7 +60,16 @@ export function interceptResponse<Res>(
     callsBack: false,
     writeHead: (status, headers) => Reflect.apply(below.writeHead, res, [status, headers]),
     write: (chunk, callback) => Reflect.apply(below.write, res, [chunk, callback]) as boolean,
-    end: (chunk) => Reflect.apply(below.end, res, chunk === undefined ? [] : [chunk]),
+    end: (chunk) => {
+      // Node's HTTP/2 compatibility response ends with a chunk by calling `this.write(chunk)`, which is
+      // ours by then and would drop it: there the chunk goes through the write below us first.
+      if (chunk !== undefined && http2StreamOf(res) !== undefined) {
+        Reflect.apply(below.write, res, [chunk]);
+        Reflect.apply(below.end, res, []);
+        return;
+      }
+      Reflect.apply(below.end, res, chunk === undefined ? [] : [chunk]);
+    },
   };
   let state: State = 'pending';
   let planRequest = request;
