@@ -1,9 +1,9 @@
-// Streams a client resets (RST_STREAM) on one HTTP/2 connection: every descriptor of a cancelled download
-// is released and the connection keeps serving.
+// Streams a client resets (RST_STREAM) on one HTTP/2 connection, as a player that seeks cancels range
+// after range: the connection keeps serving, and every descriptor of a cancelled download is released.
 // Koa 2 and 3 on http2.createSecureServer(app.callback()), and serveRepresentation on plain node:http2.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,8 @@ import { LOCALHOST_TLS } from '../helpers/aborts.ts';
 import { eventually, fdCount } from '../stress/resources.ts';
 import { koaOnHttp2, serveFilesHttp2 } from './servers.ts';
 
+/** A file far larger than any window, so every cancelled stream had more to send. */
+const LARGE = 256 * 1024 * 1024;
 const CONTENT_SIZE = 8 * 1024 * 1024;
 
 /** How a client's connection is set up: Node's defaults, or a browser's larger windows (Chromium's). */
@@ -37,6 +39,25 @@ function connect(baseUrl: string, client: (typeof CLIENTS)[number]): Promise<htt
       resolve(session);
     });
     session.once('error', reject);
+  });
+}
+
+/** Asks for `range` and resets the stream soon after its first body bytes arrive; resolves to the status. */
+function cancelAfterFirstBytes(session: http2.ClientHttp2Session, target: string, range: string): Promise<string> {
+  return new Promise((resolve) => {
+    const stream = session.request({ ':path': target, range });
+    let status = '';
+    stream.on('response', (headers) => {
+      status = String(headers[':status']);
+    });
+    stream.once('data', () => {
+      setTimeout(() => {
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        resolve(status);
+      }, 2);
+    });
+    stream.on('error', (err: Error) => resolve(`error: ${err.message}`));
+    stream.on('end', () => resolve(status));
   });
 }
 
@@ -79,6 +100,9 @@ for (const [name, start] of SERVERS) {
     let server: RunningHttp2Server;
     before(async () => {
       dir = mkdtempSync(path.join(tmpdir(), 'range-serve-h2-'));
+      // Sparse: its reads are zeros from the page cache, as fast as a file read can be.
+      writeFileSync(path.join(dir, 'large.bin'), '');
+      truncateSync(path.join(dir, 'large.bin'), LARGE);
       content = randomBytes(CONTENT_SIZE);
       writeFileSync(path.join(dir, 'content.bin'), content);
       server = await start(dir);
@@ -87,6 +111,23 @@ for (const [name, start] of SERVERS) {
       await server?.close();
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     });
+
+    for (const client of CLIENTS) {
+      it(`a connection that cancelled 100 range streams mid-body still serves the next request (${client.name})`, async () => {
+        const session = await connect(server.baseUrl, client);
+        try {
+          for (let i = 0; i < 100; i++) {
+            const status = await cancelAfterFirstBytes(session, '/large.bin', `bytes=${i * 1_000_000}-`);
+            assert.equal(status, '206', `stream ${i + 1} of 100`);
+          }
+          const next = await fetchOn(session, '/content.bin', { range: 'bytes=0-9' });
+          assert.equal(next.status, '206', 'the request after 100 cancelled streams');
+          assert.deepEqual(next.body, content.subarray(0, 10));
+        } finally {
+          session.destroy();
+        }
+      });
+    }
 
     it('streams reset at any point of the body, many at once on one connection, leave no descriptor open', async () => {
       const session = await connect(server.baseUrl, CLIENTS[0]);
@@ -112,10 +153,8 @@ for (const [name, start] of SERVERS) {
         await Promise.all(resets);
         const released = await eventually(() => fdCount() <= baseline, 5_000);
         assert.ok(released, `descriptors: ${fdCount()} open, ${baseline} before the resets`);
-        // And the server still serves whole bodies, exactly.
-        const fresh = await connect(server.baseUrl, CLIENTS[0]);
-        const whole = await fetchOn(fresh, '/content.bin');
-        fresh.destroy();
+        // And the connection still serves whole bodies, exactly.
+        const whole = await fetchOn(session, '/content.bin');
         assert.equal(whole.status, '200');
         assert.ok(whole.body.equals(content), 'the whole body after the resets');
       } finally {

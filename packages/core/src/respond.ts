@@ -7,8 +7,8 @@ import { type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from '
 import { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { claimContentCoding, guardAnsweredResponse } from './coding.js';
 import { mergeResponseFields } from './fields.js';
-import { responseGone } from './http2.js';
-import { type BodyOptions, bodyChunks, type ReadBuffers, readWholeBody } from './body.js';
+import { onStreamReset, responseGone, writeSizeFor } from './http2.js';
+import { type BodyOptions, bodyChunks, DEFAULT_READ_SIZE, type ReadBuffers, readWholeBody } from './body.js';
 import { type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
 import { closeRepresentation, type Representation } from './representation.js';
 import { CONTENT_HEADERS, describesRepresentation, type ResponseDescription } from './response.js';
@@ -91,7 +91,9 @@ export async function writeResponse(
     else res.writeHead(response.status, response.headers).end(bytes);
     return;
   }
-  return writeBody(res, response, representation, options, writer ?? ownWriter(res));
+  // Over HTTP/2, what is queued on a stream stays within its flow-control window (http2.ts).
+  const readSize = writeSizeFor(res, options.readSize ?? DEFAULT_READ_SIZE);
+  return writeBody(res, response, representation, { ...options, readSize }, writer ?? ownWriter(res));
 }
 
 /** {@link writeResponse} for a response with a body to read from its representation. */
@@ -170,6 +172,8 @@ async function stream(
   };
   const onDrain = (): void => wake?.();
   res.once('close', onClose);
+  // A reset HTTP/2 stream stops the reading at once, a tick before the response's own 'close'.
+  const stopWatchingReset = onStreamReset(res, onClose);
   try {
     let next = first;
     while (next.done !== true && !closed) {
@@ -193,6 +197,7 @@ async function stream(
     if (!closed) throw err;
   } finally {
     res.off('close', onClose);
+    stopWatchingReset();
     await chunks.return().catch(ignoreError);
   }
 }
