@@ -143,7 +143,8 @@ const ROWS: readonly Row[] = [
       'tus-resumable': '1.0.0',
       'tus-max-size': '1024',
       'upload-draft-interop-version': '6',
-      'access-control-expose-headers': 'Location, Upload-Offset, Upload-Length, Tus-Resumable, Tus-Max-Size',
+      'access-control-expose-headers':
+        'Location, Upload-Offset, Upload-Length, Tus-Resumable, Tus-Max-Size, Upload-Draft-Interop-Version',
     },
   },
   {

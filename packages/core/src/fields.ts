@@ -111,6 +111,8 @@ const EXPOSED_FIELDS: ReadonlyMap<string, string> = new Map([
   ['upload-concat', 'Upload-Concat'],
   ['upload-complete', 'Upload-Complete'],
   ['upload-limit', 'Upload-Limit'],
+  ['upload-defer-length', 'Upload-Defer-Length'],
+  ['upload-draft-interop-version', 'Upload-Draft-Interop-Version'],
 ]);
 
 /** The spelling a field of ours is exposed under, or undefined when a script has no need of it. */

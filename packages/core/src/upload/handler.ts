@@ -5,6 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import contentDisposition from 'content-disposition';
+import { mergeResponseFields } from '../fields.js';
 import { closeRepresentation, openFile } from '../representation.js';
 import { serveRepresentation } from '../respond.js';
 import { UploadLocks, type UploadLease } from './lock.js';
@@ -90,7 +91,9 @@ function send(
   response: { status: number; headers: Record<string, string>; body?: string | Uint8Array },
 ): void {
   if (res.destroyed || res.headersSent) return;
-  const headers = { ...response.headers };
+  // On an answer a CORS layer in front opened, a script on the page's origin must read Location and the
+  // Upload-*/Tus-* fields (tus-js-client, Uppy): they are exposed, merged with the layer's list.
+  const headers = mergeResponseFields({ ...response.headers }, (name) => res.getHeader(name));
   // Content we did not read is not worth reading: close the connection after this response.
   if (!req.complete && hasUnreadContent(req)) headers.connection = 'close';
   if (
