@@ -119,6 +119,8 @@ export interface ServerSetup {
  */
 export interface RunningServer {
   readonly baseUrl: string;
+  /** True when the server is asked over HTTP/2 (a node:http2 client on one session), not raw HTTP/1.1. */
+  readonly http2?: boolean;
   close(): Promise<void>;
 }
 

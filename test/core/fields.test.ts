@@ -2,7 +2,7 @@
 // layer already put on the response (docs/behaviour.md "Composition with other middleware").
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mergeList, mergeResponseFields } from '@range-serve/core/adapter';
+import { exposedFieldList, mergeList, mergeResponseFields } from '@range-serve/core/adapter';
 
 interface Row {
   readonly name: string;
@@ -75,6 +75,79 @@ const ROWS: readonly Row[] = [
     expected: { 'access-control-expose-headers': '*, X-Request-Id, Content-Range, ETag' },
   },
   {
+    name: 'a response a CORS layer opened exposes the fields of ours it carries, in one list',
+    existing: { 'access-control-allow-origin': 'https://app.example' },
+    ours: { 'content-range': 'bytes 0-9/100', 'accept-ranges': 'bytes', etag: '"a"', 'content-length': '10' },
+    expected: {
+      'content-range': 'bytes 0-9/100',
+      'accept-ranges': 'bytes',
+      etag: '"a"',
+      'content-length': '10',
+      'access-control-expose-headers': 'Content-Range, Accept-Ranges, ETag',
+    },
+  },
+  {
+    name: 'without Access-Control-Allow-Origin nothing is exposed: range-serve never opens CORS itself',
+    existing: { vary: 'Origin' },
+    ours: { 'content-range': 'bytes 0-9/100', etag: '"a"' },
+    expected: { 'content-range': 'bytes 0-9/100', etag: '"a"' },
+  },
+  {
+    name: "the exposed fields are merged into the CORS layer's own list, none named twice",
+    existing: { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'X-Request-Id, etag' },
+    ours: { etag: '"a"', 'last-modified': 'Tue, 01 Jan 2030 00:00:00 GMT', 'repr-digest': 'sha-256=:AA=:' },
+    expected: {
+      etag: '"a"',
+      'last-modified': 'Tue, 01 Jan 2030 00:00:00 GMT',
+      'repr-digest': 'sha-256=:AA=:',
+      'access-control-expose-headers': 'X-Request-Id, etag, Last-Modified, Repr-Digest',
+    },
+  },
+  {
+    name: 'a 416 exposes its Content-Range, so a script learns the length',
+    existing: { 'access-control-allow-origin': 'https://app.example' },
+    ours: { 'content-range': 'bytes */100', 'content-length': '0' },
+    expected: {
+      'content-range': 'bytes */100',
+      'content-length': '0',
+      'access-control-expose-headers': 'Content-Range',
+    },
+  },
+  {
+    name: 'a 412 without fields of ours exposes nothing',
+    existing: { 'access-control-allow-origin': 'https://app.example' },
+    ours: { 'content-length': '0' },
+    expected: { 'content-length': '0' },
+  },
+  {
+    name: 'a field the handler set on the response (Content-Disposition) is exposed with ours',
+    existing: { 'access-control-allow-origin': 'https://app.example', 'content-disposition': 'attachment' },
+    ours: { 'accept-ranges': 'bytes' },
+    expected: { 'accept-ranges': 'bytes', 'access-control-expose-headers': 'Accept-Ranges, Content-Disposition' },
+  },
+  {
+    name: 'upload answers expose Location, the Upload- fields and every Tus- field',
+    existing: { 'access-control-allow-origin': 'https://app.example' },
+    ours: {
+      location: '/files/abc',
+      'upload-offset': '0',
+      'upload-length': '5',
+      'tus-resumable': '1.0.0',
+      'tus-max-size': '1024',
+      'upload-draft-interop-version': '6',
+    },
+    expected: {
+      location: '/files/abc',
+      'upload-offset': '0',
+      'upload-length': '5',
+      'tus-resumable': '1.0.0',
+      'tus-max-size': '1024',
+      'upload-draft-interop-version': '6',
+      'access-control-expose-headers':
+        'Location, Upload-Offset, Upload-Length, Tus-Resumable, Tus-Max-Size, Upload-Draft-Interop-Version',
+    },
+  },
+  {
     name: 'fields that are not lists are ours to write',
     existing: { etag: '"a"', 'content-type': 'text/html' },
     ours: { etag: '"b"', 'content-type': 'text/plain' },
@@ -96,6 +169,14 @@ describe('mergeResponseFields', () => {
       mergeResponseFields(ours, () => undefined),
       ours,
     );
+  });
+
+  it('exposedFieldList names the fields a script needs, spelled as sent, each once', () => {
+    assert.equal(
+      exposedFieldList(['content-type', 'ETag', 'etag', 'content-range', 'x-other', 'tus-version', 'tus-']),
+      'ETag, Content-Range, Tus-Version',
+    );
+    assert.equal(exposedFieldList(['content-type', 'vary']), undefined);
   });
 
   it('mergeList keys members by what keyOf returns', () => {

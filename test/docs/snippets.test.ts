@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -595,6 +596,43 @@ const specs: Record<string, Spec> = {
       assert.equal(whole?.status, 200);
       assert.equal(whole?.headers['content-range'], undefined);
       assert.equal(whole?.body, latin1(VIDEO));
+    },
+  },
+  'snippet: works-with-koa2-http2-head': {
+    kind: 'program',
+    files: {
+      'public/video.mp4': VIDEO,
+      'key.pem': readFileSync(path.join(repo, 'test/helpers/tls/localhost-key.pem')),
+      'cert.pem': readFileSync(path.join(repo, 'test/helpers/tls/localhost-cert.pem')),
+    },
+    // A HEAD and a ranged GET over HTTP/2 (TLS, the test certificate) are answered, the HEAD without a body.
+    check: async (snippet) => {
+      const port = new URL(snippet.origin()).port;
+      const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+      try {
+        const ask = (headers: http2.OutgoingHttpHeaders) =>
+          new Promise<{ headers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+            const stream = session.request({ ':path': '/video.mp4', ...headers });
+            const chunks: Buffer[] = [];
+            let answered: http2.IncomingHttpHeaders = {};
+            stream.on('response', (h) => (answered = h));
+            stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+            stream.on('end', () => resolve({ headers: answered, body: Buffer.concat(chunks) }));
+            stream.on('error', reject);
+            stream.setTimeout(5000, () => reject(new Error(`no answer to ${String(headers[':method'])}`)));
+            stream.end();
+          });
+        const head = await ask({ ':method': 'HEAD' });
+        assert.equal(head.headers[':status'], 200);
+        assert.equal(head.headers['content-length'], String(VIDEO.length));
+        assert.equal(head.body.length, 0);
+        const range = await ask({ ':method': 'GET', range: 'bytes=0-9' });
+        assert.equal(range.headers[':status'], 206);
+        assert.equal(range.headers['content-range'], `bytes 0-9/${VIDEO.length}`);
+        assert.deepEqual(range.body, VIDEO.subarray(0, 10));
+      } finally {
+        session.close();
+      }
     },
   },
   'snippet: works-with-koa-static-in-front': { kind: 'program', files: { 'public/video.mp4': VIDEO } },

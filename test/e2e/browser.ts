@@ -13,10 +13,17 @@ export const CHROMIUM = '/usr/bin/chromium';
 export const RESULTS = fileURLToPath(new URL('../../test-results', import.meta.url));
 const SEEK_TO = 18.5;
 
-/** Debian's Chromium, headless, in a fresh profile at `profileDir`. */
-export function launchChromium(profileDir: string): Promise<BrowserContext> {
+/**
+ * Debian's Chromium, headless, in a fresh profile at `profileDir`; `ignoreHTTPSErrors` accepts the test
+ * certificate of an HTTPS (HTTP/2) server.
+ */
+export function launchChromium(
+  profileDir: string,
+  options: { ignoreHTTPSErrors?: boolean } = {},
+): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
+    ignoreHTTPSErrors: options.ignoreHTTPSErrors ?? false,
     headless: true,
     timeout: 60_000,
     args: [

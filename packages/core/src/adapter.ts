@@ -26,7 +26,15 @@ export {
 } from './digest.js';
 export { digestEtag, reprDigestValue, wantsSha256 } from './repr-digest.js';
 export { claimContentCoding, guardAnsweredResponse, guardContentCodings } from './coding.js';
-export { type FieldMerge, LIST_FIELDS, mergeList, mergeResponseFields, mergeVary } from './fields.js';
+export {
+  exposedFieldList,
+  exposeResponseFields,
+  type FieldMerge,
+  LIST_FIELDS,
+  mergeList,
+  mergeResponseFields,
+  mergeVary,
+} from './fields.js';
 export { type InterceptedRequest, type InterceptedResponse, interceptResponse } from './intercept.js';
 export {
   type DotfilesPolicy,

@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import type { MultipartPart } from './multipart.js';
 import type { ByteRange } from './range.js';
+import { responseGone, writeSizeFor } from './http2.js';
 import { type Representation, ShortRepresentationError } from './representation.js';
 import type { ResponseBody, ResponseDescription } from './response.js';
 
@@ -21,7 +22,8 @@ export interface BodyOptions {
 /** Bodies up to this many bytes are read whole and sent with one write. */
 export const SMALL_BODY = 64 * 1024;
 
-const DEFAULT_READ_SIZE = 512 * 1024;
+/** The largest single read when no `readSize` is given. */
+export const DEFAULT_READ_SIZE = 512 * 1024;
 const DEFAULT_CHECK_INTERVAL = 8 * 1024 * 1024;
 
 /**
@@ -348,7 +350,9 @@ class BodyStream extends Readable {
     private readonly options: BodyStreamOptions,
   ) {
     super({ highWaterMark: 0 });
-    this.chunks = bodyChunks(body, representation, options, { acquire: (size) => this.buffer(size) });
+    // Over HTTP/2, what is queued on the stream stays within its flow-control window (http2.ts).
+    const readSize = writeSizeFor(options.destination, options.readSize ?? DEFAULT_READ_SIZE);
+    this.chunks = bodyChunks(body, representation, { ...options, readSize }, { acquire: (size) => this.buffer(size) });
     const destination = options.destination as Partial<NodeJS.EventEmitter> | undefined;
     if (typeof destination?.prependListener === 'function') {
       // Ahead of every other listener, so that whoever reacts to the response's end (on-finished, and
@@ -415,6 +419,9 @@ class BodyStream extends Readable {
 
   override _read(): void {
     if (this.reading !== undefined) return;
+    // Nothing more is read for a response whose HTTP/2 stream was reset: the end of the response (and
+    // abandonBody) follows a tick later and releases the stream.
+    if (this.direct && responseGone(this.options.destination as object)) return;
     const primed = this.primed;
     if (primed !== undefined) {
       this.primed = undefined;

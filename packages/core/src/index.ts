@@ -25,6 +25,14 @@ export {
   ShortRepresentationError,
   streamRepresentation,
 } from './representation.js';
-export { type ServeOptions, sendPlan, serveRepresentation, type WriteOptions, writeResponse } from './respond.js';
+export {
+  type NodeRequest,
+  type NodeResponse,
+  type ServeOptions,
+  sendPlan,
+  serveRepresentation,
+  type WriteOptions,
+  writeResponse,
+} from './respond.js';
 export type { ResponseBody, ResponseDescription } from './response.js';
 export { openVariant, type VariantOptions } from './variant.js';

@@ -9,7 +9,9 @@ import type { Readable } from 'node:stream';
 import onFinished from 'on-finished';
 import { SequentialBody } from './body.js';
 import { claimContentCoding } from './coding.js';
+import { mergeResponseFields } from './fields.js';
 import type { NormalizedOptions } from './options.js';
+import { http2StreamOf } from './http2.js';
 import {
   answeredByRangeServe,
   removeStaleContentHeaders,
@@ -58,7 +60,16 @@ export function interceptResponse<Res>(
     callsBack: false,
     writeHead: (status, headers) => Reflect.apply(below.writeHead, res, [status, headers]),
     write: (chunk, callback) => Reflect.apply(below.write, res, [chunk, callback]) as boolean,
-    end: (chunk) => Reflect.apply(below.end, res, chunk === undefined ? [] : [chunk]),
+    end: (chunk) => {
+      // Node's HTTP/2 compatibility response ends with a chunk by calling `this.write(chunk)`, which is
+      // ours by then and would drop it: there the chunk goes through the write below us first.
+      if (chunk !== undefined && http2StreamOf(res) !== undefined) {
+        Reflect.apply(below.write, res, [chunk]);
+        Reflect.apply(below.end, res, []);
+        return;
+      }
+      Reflect.apply(below.end, res, chunk === undefined ? [] : [chunk]);
+    },
   };
   let state: State = 'pending';
   let planRequest = request;
@@ -69,7 +80,9 @@ export function interceptResponse<Res>(
   /** Applies an outcome to the response; true when the handler's bytes are ours from now on. */
   function decide(outcome: HandlerOutcome): void {
     if (outcome.kind === 'leave') {
-      for (const [name, value] of Object.entries(outcome.headers)) res.setHeader(name, value);
+      const headers =
+        Object.keys(outcome.headers).length === 0 ? outcome.headers : mergeResponseFields(outcome.headers, getHeader);
+      for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
       state = 'through';
       // The handler's own writeHead, as it made it, for the layers below us to see.
       if (calledWriteHead) Reflect.apply(below.writeHead, res, [res.statusCode]);

@@ -1,14 +1,31 @@
 /**
- * The one writer onto Node's `ServerResponse`, used for directory serving, for `sendRange`, for route
- * handlers' bodies that the interception planned, and by plain `node:http` servers.
+ * The one writer onto Node's `ServerResponse` (and the HTTP/2 compatibility API's `Http2ServerResponse`,
+ * which writes the same way), used for directory serving, for `sendRange`, for route handlers' bodies
+ * that the interception planned, and by plain `node:http` and `node:http2` servers.
  */
 import { type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { claimContentCoding, guardAnsweredResponse } from './coding.js';
 import { mergeResponseFields } from './fields.js';
-import { type BodyOptions, bodyChunks, type ReadBuffers, readWholeBody } from './body.js';
+import { onStreamReset, responseGone, writeSizeFor } from './http2.js';
+import { type BodyOptions, bodyChunks, DEFAULT_READ_SIZE, type ReadBuffers, readWholeBody } from './body.js';
 import { type PlanOptions, planResponse, type ResponsePlan } from './plan.js';
 import { closeRepresentation, type Representation } from './representation.js';
 import { CONTENT_HEADERS, describesRepresentation, type ResponseDescription } from './response.js';
+
+/** A response of Node's `http` server, or of its HTTP/2 compatibility API (`http2.createSecureServer(options, handler)`). */
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/** A request of Node's `http` server, or of its HTTP/2 compatibility API. */
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+
+/**
+ * The compatibility API's response has `ServerResponse`'s methods with the same meaning; inside this file
+ * both are written through that one type.
+ */
+function asServerResponse(res: NodeResponse): ServerResponse {
+  return res as ServerResponse;
+}
 
 /** The three calls a response is written with; by default the response's own (and so any layer wrapping them). */
 export interface ResponseWriter {
@@ -46,11 +63,12 @@ export function answeredByRangeServe(res: ServerResponse): boolean {
  * is still the caller's to report.
  */
 export async function writeResponse(
-  res: ServerResponse,
+  target: NodeResponse,
   answer: ResponseDescription,
   representation?: Representation,
   options: WriteOptions = {},
 ): Promise<void> {
+  const res = asServerResponse(target);
   const writer = options.writer;
   if (writer === undefined) {
     answering.add(res);
@@ -73,7 +91,9 @@ export async function writeResponse(
     else res.writeHead(response.status, response.headers).end(bytes);
     return;
   }
-  return writeBody(res, response, representation, options, writer ?? ownWriter(res));
+  // Over HTTP/2, what is queued on a stream stays within its flow-control window (http2.ts).
+  const readSize = writeSizeFor(res, options.readSize ?? DEFAULT_READ_SIZE);
+  return writeBody(res, response, representation, { ...options, readSize }, writer ?? ownWriter(res));
 }
 
 /** {@link writeResponse} for a response with a body to read from its representation. */
@@ -95,7 +115,7 @@ async function writeBody(
     if (whole !== null) {
       const bytes = await whole;
       release();
-      if (res.destroyed) return;
+      if (responseGone(res)) return;
       writer.writeHead(response.status, response.headers);
       writer.end(bytes);
       return;
@@ -143,7 +163,7 @@ async function stream(
   first: IteratorResult<Uint8Array, void>,
   pool: BufferPool | null,
 ): Promise<void> {
-  let closed = res.destroyed;
+  let closed = responseGone(res);
   let wake: (() => void) | undefined;
   const onClose = (): void => {
     closed = true;
@@ -152,6 +172,8 @@ async function stream(
   };
   const onDrain = (): void => wake?.();
   res.once('close', onClose);
+  // A reset HTTP/2 stream stops the reading at once, a tick before the response's own 'close'.
+  const stopWatchingReset = onStreamReset(res, onClose);
   try {
     let next = first;
     while (next.done !== true && !closed) {
@@ -175,6 +197,7 @@ async function stream(
     if (!closed) throw err;
   } finally {
     res.off('close', onClose);
+    stopWatchingReset();
     await chunks.return().catch(ignoreError);
   }
 }
@@ -182,8 +205,10 @@ async function stream(
 function ignoreError(): void {}
 
 function ownWriter(res: ServerResponse): ResponseWriter {
+  const write: unknown = res.write;
   return {
-    callsBack: res.write === ServerResponse.prototype.write,
+    // Both Node's write and the compatibility API's call back for every chunk, also when the stream goes.
+    callsBack: write === ServerResponse.prototype.write || write === Http2ServerResponse.prototype.write,
     writeHead: (status, headers) => {
       res.writeHead(status, headers);
     },
@@ -250,14 +275,15 @@ export interface ServeOptions extends PlanOptions, BodyOptions {}
  * connection is destroyed.
  */
 export function serveRepresentation(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: NodeRequest,
+  target: NodeResponse,
   representation: Representation,
   options: ServeOptions = {},
 ): ResponsePlan {
+  const res = asServerResponse(target);
   const plan = planResponse({ method: req.method ?? 'GET', headers: req.headers }, representation, options);
   writeResponse(res, plan, representation, options).catch(() => {
-    if (res.headersSent || res.destroyed) res.destroy();
+    if (res.headersSent || responseGone(res)) res.destroy();
     else res.writeHead(500, { 'content-length': '0' }).end();
   });
   return plan;
@@ -265,7 +291,7 @@ export function serveRepresentation(
 
 /** Sends a plan made by {@link planResponse} for `representation` on `res` (see {@link writeResponse}). */
 export function sendPlan(
-  res: ServerResponse,
+  res: NodeResponse,
   plan: ResponsePlan,
   representation: Representation,
   options: BodyOptions = {},

@@ -8,7 +8,7 @@ import { type BigIntStats, fstat, ReadStream, type Stats } from 'node:fs';
 import { stat as fsStat } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { mergeVary } from './fields.js';
+import { type HeaderGetter, mergeVary } from './fields.js';
 import { openFileWithDigest } from './digest.js';
 import { formatHttpDate, parseHttpDate } from './http-date.js';
 import {
@@ -41,8 +41,7 @@ import { type StaticLookup, type StaticResult, staticResolver } from './static.j
 
 const VALIDATORS_FIRST: StaticLookup = { validatorsFirst: true };
 
-/** Reads one response header field by its lowercase name, as `res.getHeader` does. */
-export type HeaderGetter = (name: string) => number | string | readonly string[] | undefined;
+export type { HeaderGetter } from './fields.js';
 
 /** A request as the adapters describe it. */
 export interface ServeRequest {

@@ -21,7 +21,7 @@ import {
 } from '@range-serve/core/adapter';
 import { type PeekedBody, peekBody } from './handler-body.js';
 import { mountPath, planningRequest, serveRequest } from './request.js';
-import { respond } from './response.js';
+import { exposeFields, respond } from './response.js';
 
 export { type FetchUploadOptions, resumableUploads, type UploadServer } from './uploads.js';
 export type {
@@ -113,6 +113,8 @@ async function planResponseOf(
     if (peeked === undefined && Object.keys(outcome.headers).length === 0) return response;
     const headers = new Headers(response.headers);
     for (const name of Object.keys(outcome.headers)) headers.set(name, outcome.headers[name] as string);
+    // Fields of ours were added (Accept-Ranges: none): a script on another origin may read them (response.ts).
+    if (Object.keys(outcome.headers).length > 0) exposeFields(headers);
     const body = peeked === undefined ? null : peeked.ended ? peeked.bytes : peeked.rest.stream();
     return new Response(body, { status: response.status, statusText: response.statusText, headers });
   }

@@ -5,7 +5,14 @@
  * goes away. Each host must send the exact `Content-Length` of such a body; bun.ts says how Bun is made to.
  */
 import type { Representation, ResponseDescription } from '@range-serve/core';
-import { bodyChunks, CONTENT_HEADERS, describesRepresentation, readWholeBody } from '@range-serve/core/adapter';
+import {
+  bodyChunks,
+  CONTENT_HEADERS,
+  describesRepresentation,
+  exposedFieldList,
+  mergeList,
+  readWholeBody,
+} from '@range-serve/core/adapter';
 import { bunFileFields, bunFileSpan, bunWholeBody } from './bun.js';
 
 /**
@@ -31,16 +38,35 @@ export async function respond(
 
 /**
  * The header fields of the answer: the description's as a plain record (the form hosts send fastest),
- * or merged over `before`.
+ * or merged over `before`. Each carries `Access-Control-Expose-Headers` naming the fields of ours a script
+ * on another origin needs: a CORS layer around a Web-standard handler (hono/cors) adds its
+ * `Access-Control-Allow-Origin` only to the `Response` made here, so the list cannot wait to see it, and
+ * without that field the list grants nothing (Fetch §3.2.6).
  */
 function headersOf(description: ResponseDescription, before: Headers | undefined): Headers | Record<string, string> {
-  if (before === undefined) return description.headers;
+  if (before === undefined) {
+    const exposed = exposedFieldList(Object.keys(description.headers));
+    return exposed === undefined
+      ? description.headers
+      : { ...description.headers, 'access-control-expose-headers': exposed };
+  }
   const headers = new Headers(before);
   if (!describesRepresentation(description)) {
     for (const name of CONTENT_HEADERS) if (description.headers[name] === undefined) headers.delete(name);
   }
   for (const name of Object.keys(description.headers)) headers.set(name, description.headers[name] as string);
+  exposeFields(headers);
   return headers;
+}
+
+/** Names in `headers`' `Access-Control-Expose-Headers` the fields of ours it carries, merged into any list there. */
+export function exposeFields(headers: Headers): void {
+  const exposed = exposedFieldList(headers.keys());
+  if (exposed === undefined) return;
+  headers.set(
+    'access-control-expose-headers',
+    mergeList(headers.get('access-control-expose-headers') ?? undefined, exposed),
+  );
 }
 
 async function bodyOf(

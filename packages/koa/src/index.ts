@@ -114,8 +114,9 @@ async function planLaterMiddleware(ctx: Context, options: NormalizedOptions<Serv
   } else {
     outcome = planHandlerBody(request, ctx.status, getHeader, handlerBody(body), options);
   }
-  if (outcome.kind === 'leave') ctx.set(outcome.headers);
-  else await respond(ctx, outcome.response, outcome.representation);
+  if (outcome.kind === 'leave') {
+    if (Object.keys(outcome.headers).length > 0) ctx.set(mergeResponseFields(outcome.headers, getHeader));
+  } else await respond(ctx, outcome.response, outcome.representation);
 }
 
 /**

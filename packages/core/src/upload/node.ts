@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { mergeResponseFields } from '../fields.js';
 import { writeResponse } from '../respond.js';
 import { announcesContent, createUploadEngine, type UploadEngine } from './engine.js';
 import type { NormalizedUploadOptions, ResumableUploadOptions } from './options.js';
@@ -74,7 +75,11 @@ async function writeAnswer(req: IncomingMessage, res: ServerResponse, answer: Up
   }
   // A request that lost its upload, or whose client went away, has nothing left to answer.
   if (answer.kind === 'gone' || res.destroyed || res.headersSent) return;
-  const headers: Record<string, string> = { ...answer.reply.headers };
+  // On an answer a CORS layer in front opened, a script on the page's origin must read Location and the
+  // Upload-*/Tus-* fields (tus-js-client, Uppy): they are exposed, merged with the layer's list.
+  const headers: Record<string, string> = mergeResponseFields({ ...answer.reply.headers }, (name) =>
+    res.getHeader(name),
+  );
   // Content we did not read is not worth reading: close the connection after this response.
   if (!req.complete && announcesContent(req.headers)) headers.connection = 'close';
   res.writeHead(answer.reply.status, headers);
