@@ -112,4 +112,5 @@ export {
   type UploadCompletion,
   type UploadDescription,
   type UploadHookResponse,
+  type UploadsClose,
 } from './uploads.js';

@@ -16,10 +16,11 @@ export type {
 /**
  * Middleware answering resumable uploads under its mount path: `OPTIONS`/`POST` on the path itself,
  * `HEAD`/`PATCH`/`DELETE`/`GET` on `<path>/<id>`. Other requests go to `next()`, errors to `next(err)`.
+ * Its `close()` stops the expiry sweep and closes the Redis connections it opened, for a graceful shutdown.
  */
-export function resumableUploads(options: ResumableUploadOptions): RequestHandler {
+export function resumableUploads(options: ResumableUploadOptions): RequestHandler & UploadsClose {
   const engine = createUploadHandler(options);
-  return function resumableUploadsMiddleware(req: Request, res: Response, next: NextFunction): void {
+  const middleware = function resumableUploadsMiddleware(req: Request, res: Response, next: NextFunction): void {
     const original = req.originalUrl.split('?', 1)[0] ?? '';
     // `app.use('/files', …)` on `/files` gives path `/`: the endpoint itself either way.
     const path = req.path === '/' && !original.endsWith('/') ? '' : req.path;
@@ -27,6 +28,13 @@ export function resumableUploads(options: ResumableUploadOptions): RequestHandle
       if (!handled) next();
     }, next);
   };
+  return Object.assign(middleware, { close: () => engine.close() });
+}
+
+/** What `resumableUploads` adds to its middleware: `close()`, for a graceful shutdown. */
+export interface UploadsClose {
+  /** Stops the expiry sweep and closes the Redis connections the uploads opened (not a client you passed). */
+  close(): void;
 }
 
 /**

@@ -18,7 +18,10 @@ import { respond } from './response.js';
 export type FetchUploadOptions = ResumableUploadOptions<Request>;
 
 /** The upload endpoint: its answer to a request, or null when the request is not an upload request (call the next handler). */
-export type UploadServer = (request: Request, prefix?: string) => Promise<Response | null>;
+export type UploadServer = ((request: Request, prefix?: string) => Promise<Response | null>) & {
+  /** Stops the expiry sweep and closes the Redis connections the uploads opened (not a client you passed). */
+  close(): void;
+};
 
 /**
  * Answers resumable uploads under the mount path `prefix` (`'/files'`): `OPTIONS` and `POST` on the path
@@ -27,7 +30,7 @@ export type UploadServer = (request: Request, prefix?: string) => Promise<Respon
  */
 export function resumableUploads(options: FetchUploadOptions): UploadServer {
   const engine = createUploadEngine<Request>(options);
-  return async function serveUploads(request: Request, prefix?: string): Promise<Response | null> {
+  const serveUploads = async (request: Request, prefix?: string): Promise<Response | null> => {
     const mount = mountPath(prefix);
     const target = requestTarget(request.url);
     const query = target.indexOf('?');
@@ -42,6 +45,7 @@ export function resumableUploads(options: FetchUploadOptions): UploadServer {
     });
     return answer === undefined ? null : toResponse(request, answer);
   };
+  return Object.assign(serveUploads, { close: () => engine.close() });
 }
 
 /** The origin of `url` as the host built it from the request (scheme and `Host`), if it parses. */

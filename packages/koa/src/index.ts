@@ -204,4 +204,5 @@ export {
   type UploadCompletion,
   type UploadDescription,
   type UploadHookResponse,
+  type UploadsClose,
 } from './uploads.js';

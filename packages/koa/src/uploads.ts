@@ -17,9 +17,9 @@ export type {
  * Middleware answering resumable uploads under its mount path. The response is written straight to
  * Node's `res` (`ctx.respond = false`); other requests go downstream; errors are thrown into Koa.
  */
-export function resumableUploads(options: ResumableUploadOptions): Middleware {
+export function resumableUploads(options: ResumableUploadOptions): Middleware & UploadsClose {
   const engine = createUploadHandler(options);
-  return async function resumableUploadsMiddleware(ctx, next) {
+  const middleware: Middleware = async function resumableUploadsMiddleware(ctx, next) {
     // The path alone: an absolute-form request target (`POST http://host/files`) must not put its
     // scheme and authority into Location.
     const original = requestPath(ctx.originalUrl);
@@ -41,6 +41,13 @@ export function resumableUploads(options: ResumableUploadOptions): Middleware {
     ctx.respond = true;
     await next();
   };
+  return Object.assign(middleware, { close: () => engine.close() });
+}
+
+/** What `resumableUploads` adds to its middleware: `close()`, for a graceful shutdown. */
+export interface UploadsClose {
+  /** Stops the expiry sweep and closes the Redis connections the uploads opened (not a client you passed). */
+  close(): void;
 }
 
 /** The path of a request target, without the query, and without the scheme and authority of the absolute form. */
