@@ -107,18 +107,22 @@ export interface UploadReplica {
   stop(): Promise<void>;
 }
 
-/** Starts a replica on `directory` (on `port`, or a free one), reporting completions into `completions`. */
+/**
+ * Starts a replica on `directory` (on `port`, or a free one), reporting completions into `completions`.
+ * `clockAhead` (ms) runs the replica's clock ahead of the machine's, as on a host whose clock is off.
+ */
 export async function startUploadReplica(
   adapter: 'express' | 'koa',
   directory: string,
   options: Record<string, unknown>,
   completions: Completion[],
   port = 0,
+  clockAhead = 0,
 ): Promise<UploadReplica> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', REPLICA, adapter, directory, String(port), JSON.stringify(options)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UPLOAD_REPLICA_CLOCK_AHEAD_MS: String(clockAhead) } },
   );
   let errors = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (errors += chunk));

@@ -3,7 +3,8 @@
  *   node --import tsx upload-replica.ts <express|koa> <directory> <port or 0> <options as JSON>
  * It mounts `resumableUploads()` of the built package at `/files` with the given options (`redis`
  * among them), prints `{"port":N}` once listening, and one `{"complete":id,"pid":N}` line each time
- * its `onComplete` runs, so the test can count completions across replicas.
+ * its `onComplete` runs, so the test can count completions across replicas. With
+ * `UPLOAD_REPLICA_CLOCK_AHEAD_MS` set, its clock (`Date.now`) runs that far ahead of the machine's.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +18,11 @@ const [adapter, directory, portArg, json] = process.argv.slice(2);
 if ((adapter !== 'express' && adapter !== 'koa') || directory === undefined || json === undefined) {
   console.error('usage: upload-replica.ts <express|koa> <directory> <port> <options as JSON>');
   process.exit(2);
+}
+const clockAhead = Number(process.env.UPLOAD_REPLICA_CLOCK_AHEAD_MS ?? 0);
+if (clockAhead !== 0) {
+  const machineNow = Date.now.bind(Date);
+  Date.now = () => machineNow() + clockAhead;
 }
 const options: ResumableUploadOptions = {
   ...(JSON.parse(json) as Omit<ResumableUploadOptions, 'directory'>),
