@@ -44,7 +44,7 @@ export interface UploadEngine<R = IncomingMessage> {
   answer(request: UploadRequest<R>): Promise<UploadAnswer | undefined>;
   /** Resolves once the store is reconciled (requests wait for it on their own); after a failed attempt, a new one. */
   readonly ready: Promise<void>;
-  /** Stops the expiry sweep timer. */
+  /** Stops the expiry sweep timer and closes the Redis connections the engine opened (not a client passed in). */
   close(): void;
   /** The normalised options. */
   readonly options: NormalizedUploadOptions<R>;
