@@ -67,7 +67,8 @@ export interface RunningProcess {
   stop(): Promise<void>;
 }
 
-function startForeground(command: string, args: readonly string[]): RunningProcess {
+/** Starts `command` in the foreground, its output collected; `stop()` sends SIGTERM, then SIGKILL after 10 s. */
+export function startForeground(command: string, args: readonly string[]): RunningProcess {
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let done = false;

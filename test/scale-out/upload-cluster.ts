@@ -8,7 +8,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { docsBlock, freePort, type RunningProcess, substitute, waitForPort } from './proxies.ts';
+import { docsBlock, freePort, type RunningProcess, startForeground, substitute, waitForPort } from './proxies.ts';
 
 const REPLICA = fileURLToPath(new URL('./upload-replica.ts', import.meta.url));
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -208,29 +208,7 @@ export async function startUploadBalancer(
   writeFileSync(confFile, conf);
   const test = spawnSync('nginx', ['-t', '-p', `${prefix}/`, '-c', confFile], { encoding: 'utf8', timeout: 15_000 });
   if (test.status !== 0) throw new Error(`nginx -t refused the configuration:\n${test.stderr}\n${conf}`);
-  const child = spawn('nginx', ['-p', `${prefix}/`, '-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  let done = false;
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const exited = new Promise<void>((resolve) =>
-    child.once('close', () => {
-      done = true;
-      resolve();
-    }),
-  );
-  const proc: RunningProcess = {
-    pid: child.pid ?? -1,
-    exited: () => done,
-    output: () => output,
-    stop: async () => {
-      if (done) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  const proc = startForeground('nginx', ['-p', `${prefix}/`, '-c', confFile]);
   await waitForPort(port, proc, 'nginx');
   return { ...proc, port, url: `http://127.0.0.1:${port}` };
 }
