@@ -16,6 +16,8 @@ import { running } from '../helpers/server.ts';
 /** A started server. */
 export interface RunningServer {
   readonly baseUrl: string;
+  /** It speaks HTTP/2 (an `https:` base URL, requests as streams on one session): see raw.ts. */
+  readonly http2?: boolean;
   close(): Promise<void>;
 }
 
@@ -62,33 +64,36 @@ export function expressUploadFactory(express: () => Express): UploadServerFactor
 
 /** The factory for a Koa constructor (2 through its alias, or 3), the middleware under koa-mount. */
 export function koaUploadFactory(KoaClass: new () => Koa): UploadServerFactory {
-  return async (setup) => {
-    const app = new KoaClass();
-    if (setup.trustProxy) app.proxy = true;
-    app.on('error', () => {});
-    app.use(async (ctx, next) => {
-      try {
-        await next();
-      } catch {
-        ctx.status = 500;
-        ctx.type = 'text/plain';
-        ctx.body = 'error';
-      }
-    });
-    if (setup.consumeBodyFirst) {
-      app.use(async (ctx, next) => {
-        await drain(ctx.req);
-        await next();
-      });
-    }
-    app.use(mount('/files', koaUploads(setup.options)));
-    app.use((ctx) => {
-      ctx.status = 404;
+  return async (setup) => running(koaUploadApp(KoaClass, setup).listen(0, '127.0.0.1'));
+}
+
+/** The Koa app of {@link koaUploadFactory}, not listening yet (the HTTP/2 suite serves its callback). */
+export function koaUploadApp(KoaClass: new () => Koa, setup: UploadSetup): Koa {
+  const app = new KoaClass();
+  if (setup.trustProxy) app.proxy = true;
+  app.on('error', () => {});
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch {
+      ctx.status = 500;
       ctx.type = 'text/plain';
-      ctx.body = 'fallthrough';
+      ctx.body = 'error';
+    }
+  });
+  if (setup.consumeBodyFirst) {
+    app.use(async (ctx, next) => {
+      await drain(ctx.req);
+      await next();
     });
-    return running(app.listen(0, '127.0.0.1'));
-  };
+  }
+  app.use(mount('/files', koaUploads(setup.options)));
+  app.use((ctx) => {
+    ctx.status = 404;
+    ctx.type = 'text/plain';
+    ctx.body = 'fallthrough';
+  });
+  return app;
 }
 
 /**

@@ -5,6 +5,7 @@
  * through the core's download writer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { mergeResponseFields } from '../fields.js';
 import { writeResponse } from '../respond.js';
@@ -49,14 +50,46 @@ export async function handleUpload(
 ): Promise<boolean> {
   const answer = await engine.answer({
     method: req.method ?? 'GET',
-    headers: req.headers,
+    headers: framedHeaders(req),
     target: target.origin === undefined ? { ...target, origin: originOf(req) } : target,
     content: new NodeContent(req),
     original: req,
+    informational: interimSender(req, res),
   });
   if (answer === undefined) return false;
   await writeAnswer(req, res, answer);
   return true;
+}
+
+/**
+ * `req`'s fields, with its content's framing where the engine reads it. HTTP/2 ends content with the
+ * stream (RFC 9113 §8.1), so a request may carry content with no `Content-Length`: the engine, which
+ * reads framing from the fields as HTTP/1.1 gives it, is told of content of unknown length the way
+ * HTTP/1.1 says so (`Transfer-Encoding: chunked`, a field an HTTP/2 request itself never carries, §8.2.2).
+ */
+function framedHeaders(req: IncomingMessage): IncomingMessage['headers'] {
+  if (req.httpVersionMajor < 2 || req.headers['content-length'] !== undefined) return req.headers;
+  const stream = (req as unknown as Partial<Http2ServerRequest>).stream;
+  if (stream === undefined || stream.endAfterHeaders) return req.headers;
+  return { ...req.headers, 'transfer-encoding': 'chunked' };
+}
+
+/**
+ * How to send an interim (1xx) response on `req`'s transport, or undefined where there is none. HTTP/2
+ * (RFC 9113 §8.1) sends it as a HEADERS frame ahead of the final one, through the compatibility API's
+ * stream. HTTP/1.1 has none: Node's `http.ServerResponse` writes only 100, 102 and 103 (docs/uploads.md).
+ */
+function interimSender(
+  req: IncomingMessage,
+  res: ServerResponse,
+): ((status: number, headers: Readonly<Record<string, string>>) => void) | undefined {
+  const stream = req.httpVersionMajor >= 2 ? (req as unknown as Partial<Http2ServerRequest>).stream : undefined;
+  if (stream === undefined) return undefined;
+  return (status, headers) => {
+    // After the final head, or on a stream the client reset, there is nothing left to announce to.
+    if (res.headersSent || stream.headersSent || stream.destroyed || stream.closed) return;
+    stream.additionalHeaders({ ...headers, ':status': status });
+  };
 }
 
 /** The origin of a request on a plain `node:http` (or HTTP/2) server: its scheme and `Host`. */
@@ -80,8 +113,10 @@ async function writeAnswer(req: IncomingMessage, res: ServerResponse, answer: Up
   const headers: Record<string, string> = mergeResponseFields({ ...answer.reply.headers }, (name) =>
     res.getHeader(name),
   );
-  // Content we did not read is not worth reading: close the connection after this response.
-  if (!req.complete && announcesContent(req.headers)) headers.connection = 'close';
+  // Content we did not read is not worth reading: close the connection after this response. HTTP/2
+  // has no connection field (RFC 9113 §8.2.2; Node warns and drops it): ending the response resets
+  // only this stream's unread content.
+  if (!req.complete && announcesContent(req.headers) && req.httpVersionMajor < 2) headers.connection = 'close';
   res.writeHead(answer.reply.status, headers);
   res.end(req.method === 'HEAD' ? undefined : answer.reply.body);
 }
