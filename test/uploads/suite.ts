@@ -1561,6 +1561,8 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
             return;
           }
           const content = randomBytes(900);
+          const count = (): number => (process.platform === 'linux' ? readdirSync('/proc/self/fd').length : 0);
+          const baseline = count();
           const open = await openRequest(
             s.url(),
             '/files',
@@ -1575,6 +1577,9 @@ export function runUploadConformance(name: string, factory: UploadServerFactory,
           await pause(100);
           open.cut();
           assert.equal(await open.reply, null);
+          // The reset stream released the upload's file (bounded wait: descriptors close asynchronously).
+          for (let i = 0; i < 40 && count() > baseline; i++) await pause(50);
+          assert.equal(count(), baseline);
           const head = await send(s.url(), location, 'HEAD', draft(version));
           assert.equal(head.status, 204);
           assert.equal(head.headers['upload-offset'], '300');
