@@ -204,6 +204,17 @@ const FETCH = `async ({ url, method, headers, body }) => {
 
 const SENT = 'window.state.sent';
 
+/** Waits until `fraction` of the payload is sent; an upload that failed in the page fails at once. */
+async function waitSent(page: Page, fraction: number): Promise<void> {
+  const sent = await pollNumber(
+    page,
+    'window.state.error === null ? window.state.sent : -1',
+    (v) => v < 0 || v >= fraction * PAYLOAD.length,
+    `${fraction * 100} % sent`,
+  );
+  if (sent < 0) assert.fail(`the upload failed in the page: ${String(await page.evaluate('window.state.error'))}`);
+}
+
 async function waitDone(page: Page): Promise<{ url: string }> {
   await page.waitForFunction('window.state.done === true || window.state.error !== null', undefined, {
     timeout: 60_000,
@@ -286,13 +297,13 @@ for (const framework of ['Express 5', 'Koa 3'] as const) {
         const found = await inPage<string[]>(page, TUS_START, { endpoint: endpoint(), protocol, name });
         assert.deepEqual(found, [], 'no upload stored under this fingerprint yet');
         const total = PAYLOAD.length;
-        await pollNumber(page, SENT, (v) => v >= 0.25 * total, 'a quarter sent');
+        await waitSent(page, 0.25);
         await page.evaluate('window.upload.abort()');
         const atPause = Number(await page.evaluate(SENT));
         await new Promise((resolve) => setTimeout(resolve, 400));
         assert.equal(Number(await page.evaluate(SENT)), atPause, 'bytes were sent while paused');
         await page.evaluate('window.upload.start()');
-        await pollNumber(page, SENT, (v) => v >= 0.6 * total, '60 % sent');
+        await waitSent(page, 0.6);
         const uploadUrl = String(await page.evaluate('window.state.url'));
 
         await page.reload();
@@ -363,7 +374,7 @@ for (const framework of ['Express 5', 'Koa 3'] as const) {
         const from = log.length;
         await inPage(page, UPPY_START, { endpoint: endpoint(), protocol, name });
         const total = PAYLOAD.length;
-        await pollNumber(page, SENT, (v) => v >= 0.4 * total, 'Uppy to send 40 %');
+        await waitSent(page, 0.4);
         await page.evaluate('window.uppy.pauseAll()');
         await new Promise((resolve) => setTimeout(resolve, 300));
         const atPause = Number(await page.evaluate(SENT));
@@ -402,7 +413,7 @@ for (const framework of ['Express 5', 'Koa 3'] as const) {
     it("tus-js-client's termination: a DELETE from the page removes the upload it started", async () => {
       const name = 'terminated.bin';
       await inPage(page, TUS_START, { endpoint: endpoint(), protocol: 'tus-v1', name });
-      await pollNumber(page, SENT, (v) => v >= 0.25 * PAYLOAD.length, 'a quarter sent');
+      await waitSent(page, 0.25);
       const uploadPath = new URL(String(await page.evaluate('window.state.url'))).pathname;
       const id = uploadPath.split('/').pop() as string;
       assert.ok(existsSync(path.join(uploads, id)));
