@@ -195,7 +195,7 @@ const UPPY_START = `async ({ endpoint, protocol, name }) => {
 const FETCH = `async ({ url, method, headers, body }) => {
   const response = await fetch(url, { method, headers, body: body === undefined ? undefined : new Uint8Array(body) });
   const read = {};
-  for (const name of ['location', 'upload-offset', 'upload-length', 'upload-complete', 'tus-resumable', 'upload-draft-interop-version']) {
+  for (const name of ['location', 'upload-offset', 'upload-length', 'upload-complete', 'tus-resumable', 'upload-draft-interop-version', 'upload-limit']) {
     const value = response.headers.get(name);
     if (value !== null) read[name] = value;
   }
@@ -465,6 +465,8 @@ for (const framework of ['Express 5', 'Koa 3'] as const) {
         'Upload-Length': '5',
       });
       assert.equal(draftCreated.status, 201);
+      // The draft announces its limits on the creation answer too, where a page on another origin reads them.
+      assert.match(draftCreated.read['upload-limit'] ?? '', /\bmax-size=\d+/);
       const draftUrl = new URL(draftCreated.read.location ?? '', server.baseUrl).href;
       const draftAppended = await ask(
         `${draftUrl}?p=draft-patch`,
@@ -503,6 +505,25 @@ for (const framework of ['Express 5', 'Koa 3'] as const) {
       }
       assert.deepEqual(seen, expected);
       assertPreflightsPassed();
+    });
+
+    it("tus discovery from the page (OPTIONS with Tus-Resumable) is refused at its preflight: OPTIONS is not among the CORS layer's default methods", async () => {
+      const from = log.length;
+      const outcome = await inPage<string>(
+        page,
+        `async ({ url }) => fetch(url, { method: 'OPTIONS', headers: { 'Tus-Resumable': '1.0.0' } }).then(
+          (r) => 'read ' + r.status + ' ' + r.headers.get('tus-version'),
+          (e) => e.name,
+        )`,
+        { url: `${endpoint()}?p=discovery` },
+      );
+      assert.equal(outcome, 'TypeError');
+      const seen = log.slice(from);
+      assert.deepEqual(
+        seen.map((e) => [e.method, e.requestMethod, e.requestHeaders, e.status, e.allowOrigin]),
+        [['OPTIONS', 'OPTIONS', 'tus-resumable', 204, pageServer.baseUrl]],
+      );
+      assert.ok(!(seen[0]?.allowMethods ?? '').split(',').includes('OPTIONS'), seen[0]?.allowMethods);
     });
 
     it('without a CORS layer the upload fails: nothing is exposed and nothing is stored', async () => {
