@@ -31,8 +31,8 @@ export async function throttleUploads(page: Page): Promise<void> {
  */
 async function withThrottledPage<T>(
   profileDir: string,
+  options: BrowserOptions,
   use: (page: Page, failures: string[]) => Promise<T>,
-  options: BrowserOptions = {},
 ): Promise<T> {
   const context = await launchChromium(profileDir, options);
   try {
@@ -87,7 +87,7 @@ export async function checkUppy(
   profileDir: string,
   file: string,
 ): Promise<BrowserUpload> {
-  return withThrottledPage(profileDir, async (page, failures) => {
+  return withThrottledPage(profileDir, {}, async (page, failures) => {
     const response = await page.goto(`${baseUrl}uppy.html`);
     assert.equal(response?.status(), 200);
     await page.waitForFunction('window.uppy !== undefined');
@@ -131,51 +131,47 @@ export async function checkUploadPanel(
   file: string,
   options: BrowserOptions = {},
 ): Promise<PanelUpload> {
-  return withThrottledPage(
-    profileDir,
-    async (page, failures) => {
-      assert.equal((await page.goto(baseUrl))?.status(), 200);
-      const total = statSync(file).size;
-      const sent = 'document.getElementById("upload-status").dataset.sent ?? 0';
-      const state = 'document.getElementById("upload-status").dataset.state';
+  return withThrottledPage(profileDir, options, async (page, failures) => {
+    assert.equal((await page.goto(baseUrl))?.status(), 200);
+    const total = statSync(file).size;
+    const sent = 'document.getElementById("upload-status").dataset.sent ?? 0';
+    const state = 'document.getElementById("upload-status").dataset.state';
 
-      await page.setInputFiles('#upload-file', file);
-      await pollNumber(page, sent, (v) => v >= 0.25 * total, 'the panel to send a quarter');
-      await page.click('#upload-pause');
-      await page.waitForFunction(`${state} === 'paused'`);
-      await page.click('#upload-resume');
-      await pollNumber(page, sent, (v) => v >= 0.6 * total, 'the panel to send 60 %');
+    await page.setInputFiles('#upload-file', file);
+    await pollNumber(page, sent, (v) => v >= 0.25 * total, 'the panel to send a quarter');
+    await page.click('#upload-pause');
+    await page.waitForFunction(`${state} === 'paused'`);
+    await page.click('#upload-resume');
+    await pollNumber(page, sent, (v) => v >= 0.6 * total, 'the panel to send 60 %');
 
-      await page.reload();
-      assert.equal(await page.evaluate(state), undefined, 'the reloaded page is fresh');
-      await page.setInputFiles('#upload-file', file);
-      await page.waitForFunction(`${state} === 'done'`);
-      const resumed = String(await page.evaluate('document.getElementById("upload-status").dataset.resumed'));
-      const uploadUrl = String(await page.evaluate('document.getElementById("upload-status").dataset.url'));
-      assert.equal(resumed, uploadUrl, 'after the reload the page resumed the upload it had started');
-      assert.deepEqual(failures, []);
+    await page.reload();
+    assert.equal(await page.evaluate(state), undefined, 'the reloaded page is fresh');
+    await page.setInputFiles('#upload-file', file);
+    await page.waitForFunction(`${state} === 'done'`);
+    const resumed = String(await page.evaluate('document.getElementById("upload-status").dataset.resumed'));
+    const uploadUrl = String(await page.evaluate('document.getElementById("upload-status").dataset.url'));
+    assert.equal(resumed, uploadUrl, 'after the reload the page resumed the upload it had started');
+    assert.deepEqual(failures, []);
 
-      // The download panel's link: the whole file (hashed in the page), and a range of it.
-      const href = String(await page.getAttribute('#uploaded-link', 'href'));
-      assert.equal(href, uploadUrl);
-      assert.equal(await page.isVisible('#uploaded-commands'), true);
-      const downloadSha256 = String(
-        await page.evaluate(`(async () => {
+    // The download panel's link: the whole file (hashed in the page), and a range of it.
+    const href = String(await page.getAttribute('#uploaded-link', 'href'));
+    assert.equal(href, uploadUrl);
+    assert.equal(await page.isVisible('#uploaded-commands'), true);
+    const downloadSha256 = String(
+      await page.evaluate(`(async () => {
         const bytes = await (await fetch(${JSON.stringify(href)}, { cache: 'no-store' })).arrayBuffer();
         const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
         return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
       })()`),
-      );
-      const ranged = (await page.evaluate(`(async () => {
+    );
+    const ranged = (await page.evaluate(`(async () => {
       const res = await fetch(${JSON.stringify(href)}, { headers: { Range: 'bytes=1000-1999' }, cache: 'no-store' });
       return [res.status, res.headers.get('content-range'), (await res.arrayBuffer()).byteLength];
     })()`)) as [number, string, number];
-      assert.deepEqual(ranged, [206, `bytes 1000-1999/${total}`, 1000]);
-      await page.locator('#uploaded').scrollIntoViewIfNeeded();
-      return { uploadUrl, downloadSha256, screenshot: await screenshot(page, `e2e-${label}-upload-panel.png`) };
-    },
-    options,
-  );
+    assert.deepEqual(ranged, [206, `bytes 1000-1999/${total}`, 1000]);
+    await page.locator('#uploaded').scrollIntoViewIfNeeded();
+    return { uploadUrl, downloadSha256, screenshot: await screenshot(page, `e2e-${label}-upload-panel.png`) };
+  });
 }
 
 /**
@@ -188,7 +184,7 @@ export async function checkParallelPanel(
   profileDir: string,
   file: string,
 ): Promise<PanelUpload> {
-  return withThrottledPage(profileDir, async (page, failures) => {
+  return withThrottledPage(profileDir, {}, async (page, failures) => {
     assert.equal((await page.goto(baseUrl))?.status(), 200);
     const state = 'document.getElementById("upload-status").dataset.state';
     await page.selectOption('#upload-parts', '4');
