@@ -13,7 +13,8 @@ import { launchChromium, RESULTS } from './browser.ts';
 /** Upload bandwidth in bytes a second: an 8 MiB file takes about 4 s. */
 const UPLOAD_RATE = 2 * 1024 * 1024;
 
-async function throttleUploads(page: Page): Promise<void> {
+/** Throttles `page`'s uploads to {@link UPLOAD_RATE} through the DevTools protocol. */
+export async function throttleUploads(page: Page): Promise<void> {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Network.enable');
   await cdp.send('Network.emulateNetworkConditions', {
@@ -30,9 +31,10 @@ async function throttleUploads(page: Page): Promise<void> {
  */
 async function withThrottledPage<T>(
   profileDir: string,
+  options: BrowserOptions,
   use: (page: Page, failures: string[]) => Promise<T>,
 ): Promise<T> {
-  const context = await launchChromium(profileDir);
+  const context = await launchChromium(profileDir, options);
   try {
     context.setDefaultTimeout(30_000);
     const page = context.pages()[0] ?? (await context.newPage());
@@ -45,8 +47,13 @@ async function withThrottledPage<T>(
   }
 }
 
+/** How the browser is started: `ignoreHTTPSErrors` accepts the test certificate of an HTTPS (h2) server. */
+export interface BrowserOptions {
+  readonly ignoreHTTPSErrors?: boolean;
+}
+
 /** Polls a page-side number (a string expression) until `done` holds for it; bounded. */
-async function pollNumber(page: Page, expression: string, done: (value: number) => boolean, what: string) {
+export async function pollNumber(page: Page, expression: string, done: (value: number) => boolean, what: string) {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const value = Number(await page.evaluate(expression));
@@ -80,7 +87,7 @@ export async function checkUppy(
   profileDir: string,
   file: string,
 ): Promise<BrowserUpload> {
-  return withThrottledPage(profileDir, async (page, failures) => {
+  return withThrottledPage(profileDir, {}, async (page, failures) => {
     const response = await page.goto(`${baseUrl}uppy.html`);
     assert.equal(response?.status(), 200);
     await page.waitForFunction('window.uppy !== undefined');
@@ -122,8 +129,9 @@ export async function checkUploadPanel(
   label: string,
   profileDir: string,
   file: string,
+  options: BrowserOptions = {},
 ): Promise<PanelUpload> {
-  return withThrottledPage(profileDir, async (page, failures) => {
+  return withThrottledPage(profileDir, options, async (page, failures) => {
     assert.equal((await page.goto(baseUrl))?.status(), 200);
     const total = statSync(file).size;
     const sent = 'document.getElementById("upload-status").dataset.sent ?? 0';
@@ -176,7 +184,7 @@ export async function checkParallelPanel(
   profileDir: string,
   file: string,
 ): Promise<PanelUpload> {
-  return withThrottledPage(profileDir, async (page, failures) => {
+  return withThrottledPage(profileDir, {}, async (page, failures) => {
     assert.equal((await page.goto(baseUrl))?.status(), 200);
     const state = 'document.getElementById("upload-status").dataset.state';
     await page.selectOption('#upload-parts', '4');
