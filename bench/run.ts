@@ -8,19 +8,16 @@
  * BENCH_ROUNDS, BENCH_SERVERS=a,b and BENCH_WORKLOADS=x,y to narrow a run (BENCH_WORKLOADS=br-get,br-range
  * runs only the precompressed-variant rows). See bench/README.md.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { findRuntime } from '../test/helpers/runtimes.ts';
+import { BENCH as HERE, freePort, has, PIN, REPO, sleep, startServer, stop, wrk as runWrk } from './lib/processes.ts';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..');
 const FIXTURES = path.join(REPO, '.bench-fixtures');
 const QUICK = process.env.BENCH_QUICK === '1';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 1 : 2));
@@ -285,39 +282,6 @@ const RATIOS: readonly (readonly [string, string])[] = [
   ['rs-node', 'nginx'],
 ];
 
-const children = new Set<ChildProcess>();
-
-function killAll(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  children.clear();
-}
-
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(128 + (os.constants.signals[signal] ?? 0));
-  });
-}
-
-/** Stops one child we started: SIGTERM (nginx's fast shutdown too), then SIGKILL after 3 s. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
-
-function has(bin: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
-}
-
 function nginxBin(): string | undefined {
   if (has('nginx')) return 'nginx';
   return fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined;
@@ -352,45 +316,6 @@ function ensureTools(): void {
   }
 }
 
-/** CPU pinning: the load generator on core 0, each server on core 1, when there are two or more. */
-const PIN = has('taskset') && os.availableParallelism() >= 2;
-function pinned(cpu: number, argv: readonly string[]): [string, string[]] {
-  return PIN ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0] as string, argv.slice(1)];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`server did not listen on ${port} within ${timeoutMs} ms`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 interface Running {
   readonly port: number;
   readonly child: ChildProcess;
@@ -401,26 +326,8 @@ interface Running {
 
 async function startNode(name: string, root = FIXTURES): Promise<Running> {
   const port = await freePort();
-  const [cmd, args] = pinned(1, [
-    process.execPath,
-    '--import',
-    'tsx',
-    path.join(HERE, 'servers.ts'),
-    name,
-    String(port),
-    root,
-  ]);
-  const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout?.resume();
-  try {
-    await waitForPort(port, child);
-  } catch (err) {
-    await stop(child);
-    throw new Error(`${name}: ${(err as Error).message}\n${stderr.trim().split('\n').slice(0, 5).join('\n')}`);
-  }
+  const argv = [process.execPath, '--import', 'tsx', path.join(HERE, 'servers.ts'), name, String(port), root];
+  const { child } = await startServer({ name, argv, ready: port });
   return { port, child, memoryPid: () => child.pid as number, cleanup: () => {} };
 }
 
@@ -431,18 +338,8 @@ async function startBun(name: string): Promise<Running> {
   const bun = findRuntime('bun');
   if ('missing' in bun) throw new Error(bun.missing);
   const port = await freePort();
-  const [cmd, args] = pinned(1, [bun.path, path.join(HERE, 'bun-servers.ts'), name, String(port), FIXTURES]);
-  const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout?.resume();
-  try {
-    await waitForPort(port, child);
-  } catch (err) {
-    await stop(child);
-    throw new Error(`${name}: ${(err as Error).message}\n${stderr.trim().split('\n').slice(0, 5).join('\n')}`);
-  }
+  const argv = [bun.path, path.join(HERE, 'bun-servers.ts'), name, String(port), FIXTURES];
+  const { child } = await startServer({ name, argv, ready: port });
   return { port, child, memoryPid: () => child.pid as number, cleanup: () => {} };
 }
 
@@ -471,14 +368,12 @@ async function startNginx(bin: string): Promise<Running> {
       '}',
     ].join('\n'),
   );
-  const [cmd, args] = pinned(1, [bin, '-p', dir, '-e', `${dir}/error.log`, '-c', conf]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(child);
   const cleanup = (): void => fs.rmSync(dir, { recursive: true, force: true });
+  let child: ChildProcess;
   try {
-    await waitForPort(port, child);
+    const argv = [bin, '-p', dir, '-e', `${dir}/error.log`, '-c', conf];
+    ({ child } = await startServer({ name: 'nginx', argv, ready: port, quiet: true }));
   } catch (err) {
-    await stop(child);
     cleanup();
     throw err;
   }
@@ -740,29 +635,14 @@ async function wrk(
   v: Validators,
   seconds: number,
 ): Promise<{ rate: number; statusErrors: number }> {
-  const headerArgs = Object.entries(w.headers(v)).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
-  const [cmd, args] = pinned(0, [
-    'wrk',
-    '-t1',
-    `-c${w.connections}`,
-    `-d${seconds}s`,
-    '--timeout',
-    '30s',
-    '-s',
-    path.join(HERE, 'wrk-report.lua'),
-    ...headerArgs,
-    `http://127.0.0.1:${port}/${w.file}`,
-  ]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  children.delete(child);
-  const line = /WRK_JSON (\{.*\})/.exec(out)?.[1];
-  if (line === undefined) throw new Error(`wrk printed no summary:\n${out}`);
-  const s = JSON.parse(line) as { requests: number; bytes: number; duration_us: number; status_errors: number };
+  const s = await runWrk({
+    url: `http://127.0.0.1:${port}/${w.file}`,
+    connections: w.connections,
+    seconds,
+    script: path.join(HERE, 'wrk-report.lua'),
+    headers: w.headers(v),
+    timeoutSeconds: 30,
+  });
   const secs = s.duration_us / 1e6;
   return { rate: w.unit === 'req/s' ? s.requests / secs : s.bytes / secs / 1e6, statusErrors: s.status_errors };
 }
@@ -1274,6 +1154,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(err);
-  killAll();
-  process.exit(1);
+  process.exit(1); // the library's exit handler stops every child still running
 });
