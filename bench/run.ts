@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { findRuntime } from '../test/helpers/runtimes.ts';
+import { median as medianOf, recordSummary, type SummaryRow } from './lib/summary.ts';
 import { BENCH as HERE, freePort, has, PIN, REPO, sleep, startServer, stop, wrk as runWrk } from './lib/processes.ts';
 
 const FIXTURES = path.join(REPO, '.bench-fixtures');
@@ -243,6 +244,8 @@ interface ServerSpec {
   readonly ours: boolean;
   /** The workloads it runs when not all the main ones (a real stack's rows). */
   readonly workloads?: readonly string[];
+  /** Runs only when BENCH_SERVERS names it (a bench-only variant that shows what one rule costs). */
+  readonly optIn?: boolean;
 }
 
 const SERVER_SPECS: readonly ServerSpec[] = [
@@ -265,6 +268,8 @@ const SERVER_SPECS: readonly ServerSpec[] = [
   { name: 'bun-floor', ours: false },
   // Real stacks: ours and the peer behind the same middleware.
   ...STACKS_SERVERS(),
+  // rs-koa without the per-request root check (bench/servers.ts), named in BENCH_SERVERS to run.
+  { name: 'rs-koa/no-root-check', ours: true, optIn: true },
 ];
 
 /** [ours, peer]: the ratios printed, in this order. */
@@ -273,6 +278,7 @@ const RATIOS: readonly (readonly [string, string])[] = [
   ['rs-express', 'express-floor'],
   ['rs-koa', 'koa-static'],
   ['rs-koa', 'koa-floor'],
+  ['rs-koa/no-root-check', 'koa-floor'],
   ['rs-node', 'fastify'],
   ['rs-hono', 'hono.static'],
   ['rs-bun', 'bun.file'],
@@ -1134,12 +1140,74 @@ function roundsReport(results: readonly ServerResult[], workloads: readonly Work
   return out;
 }
 
+/** The comparisons bench/summary.ts gathers: each adapter against its floor, the fetch adapter on its hosts. */
+const SUMMARY: readonly {
+  ours: string;
+  against: string;
+  workloads: readonly string[];
+  target: (id: string) => string;
+}[] = [
+  { ours: 'rs-koa', against: 'koa-floor', workloads: ['304', 'if-range'], target: () => '>= 0.9x' },
+  { ours: 'rs-express', against: 'express-floor', workloads: ['304', 'if-range'], target: () => '>= 0.9x' },
+  {
+    ours: 'rs-koa/no-root-check',
+    against: 'koa-floor',
+    workloads: ['304', 'if-range'],
+    target: () => 'informational (the root check removed)',
+  },
+  {
+    ours: 'rs-hono',
+    against: 'hono.static',
+    workloads: ['get-4k', 'range', '304', 'stream-c1'],
+    target: (id) => (id === 'stream-c1' ? 'informational' : '>= 1.0x'),
+  },
+  {
+    ours: 'rs-bun',
+    against: 'bun.file',
+    workloads: ['get-4k', 'range', '304', 'stream-c1'],
+    target: () => 'informational',
+  },
+  {
+    ours: 'rs-bun',
+    against: 'bun-floor',
+    workloads: ['get-4k', 'range', '304', 'stream-c1'],
+    target: () => 'informational',
+  },
+];
+
+function summaryRows(results: readonly ServerResult[], workloads: readonly Workload[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  for (const pair of SUMMARY) {
+    const ours = results.find((r) => r.name === pair.ours);
+    const against = results.find((r) => r.name === pair.against);
+    for (const id of pair.workloads) {
+      const w = workloads.find((x) => x.id === id);
+      const a = ours?.cells.get(id);
+      const b = against?.cells.get(id);
+      if (w === undefined || a === undefined || b === undefined) continue;
+      const ma = medianOf(a.rates);
+      const mb = medianOf(b.rates);
+      const wrong = !b.probe.ok ? ` (${pair.against} answered ${b.probe.status}, wrongly)` : '';
+      rows.push({
+        comparison: `${w.label}: ${pair.ours} / ${pair.against}${wrong}${a.probe.ok ? '' : ' (ours wrong!)'}`,
+        ours: ma === undefined ? 'n/a' : fmtRate(ma, w.unit),
+        against: mb === undefined ? 'n/a' : fmtRate(mb, w.unit),
+        ratio: ma === undefined || mb === undefined || mb === 0 ? undefined : ma / mb,
+        target: pair.target(id),
+      });
+    }
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   ensureTools();
   if (!has('wrk')) throw new Error('wrk is required (apt-get install wrk)');
   const serverFilter = only('BENCH_SERVERS');
   const workloadFilter = only('BENCH_WORKLOADS');
-  const specs = SERVER_SPECS.filter((s) => serverFilter === undefined || serverFilter.includes(s.name));
+  const specs = SERVER_SPECS.filter((s) =>
+    serverFilter === undefined ? s.optIn !== true : serverFilter.includes(s.name),
+  );
   const workloads = [...WORKLOADS, ...STACK_WORKLOADS].filter(
     (w) => workloadFilter === undefined || workloadFilter.includes(w.id),
   );
@@ -1148,6 +1216,7 @@ async function main(): Promise<void> {
     const results = await benchAll(specs, workloads);
     console.log('');
     console.log(report(results, workloads));
+    recordSummary('http', summaryRows(results, workloads));
   }
   await benchPrecompressed(serverFilter, workloadFilter);
 }

@@ -20,6 +20,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { median as medianOf, recordSummary } from './lib/summary.ts';
 import { BENCH as HERE, freePort, PIN, startServer, stop as stopChild, wrk } from './lib/processes.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -509,6 +510,26 @@ async function main(): Promise<void> {
       ),
     );
   }
+  // Parallel parts against one stream, per server, for bench/summary.ts.
+  recordSummary(
+    'uploads',
+    SERVERS.flatMap((server) => {
+      const parts = results.get(`parallel/${server}`) ?? [];
+      const one = results.get(`one-patch/${server}`) ?? [];
+      if (parts.length === 0 || one.length === 0) return [];
+      const a = medianOf(parts) as number;
+      const b = medianOf(one) as number;
+      return [
+        {
+          comparison: `${server}: 1 GiB in ${PARTS} parallel parts, concatenated / in one PATCH`,
+          ours: rate(a, 'MB/s'),
+          against: rate(b, 'MB/s'),
+          ratio: a / b,
+          target: 'informational (fsync-bound disk)',
+        },
+      ];
+    }),
+  );
   console.log(
     `\nThe disk (same directory, this process): 1 GiB with an fdatasync after every 8 MiB ${cell(
       ceilings.map((c) => c.perChunk),
