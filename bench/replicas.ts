@@ -17,6 +17,7 @@ import {
   startUploadReplica,
   type UploadReplica,
 } from '../test/scale-out/upload-cluster.ts';
+import { recordSummary } from './lib/summary.ts';
 
 const MiB = 1024 * 1024;
 const SECONDS = Number(process.env.BENCH_REPLICA_SECONDS ?? 3);
@@ -124,14 +125,10 @@ try {
   );
   replicas.push(single);
   const rows: [string, string][] = [];
-  rows.push([
-    '1 GiB (4 x 256 MiB) through one replica, redis',
-    `${(await gibThrough([replicas[0]!.url])).toFixed(0)} MB/s`,
-  ]);
-  rows.push([
-    '1 GiB (4 x 256 MiB) through two replicas, redis',
-    `${(await gibThrough([replicas[0]!.url, replicas[1]!.url])).toFixed(0)} MB/s`,
-  ]);
+  const one = await gibThrough([replicas[0]!.url]);
+  const two = await gibThrough([replicas[0]!.url, replicas[1]!.url]);
+  rows.push(['1 GiB (4 x 256 MiB) through one replica, redis', `${one.toFixed(0)} MB/s`]);
+  rows.push(['1 GiB (4 x 256 MiB) through two replicas, redis', `${two.toFixed(0)} MB/s`]);
   rows.push([
     '1 GiB (4 x 256 MiB) through one process, no redis',
     `${(await gibThrough([single.url])).toFixed(0)} MB/s`,
@@ -140,7 +137,18 @@ try {
   const without = await rates(single.url);
   rows.push(['HEAD/s, redis', withRedis.head.toFixed(0)], ['HEAD/s, no redis', without.head.toFixed(0)]);
   rows.push(['creations/s, redis', withRedis.create.toFixed(0)], ['creations/s, no redis', without.create.toFixed(0)]);
+  console.log('\nUploads across replicas (Express, redis-server with appendfsync always):\n');
+  console.log('| row | result |\n| --- | --- |');
   for (const [label, value] of rows) console.log(`| ${label} | ${value} |`);
+  recordSummary('replicas', [
+    {
+      comparison: '1 GiB (4 x 256 MiB): two replicas on one Redis / one replica',
+      ours: `${two.toFixed(0)} MB/s`,
+      against: `${one.toFixed(0)} MB/s`,
+      ratio: two / one,
+      target: 'informational (one machine: shared cores and disk)',
+    },
+  ]);
 } finally {
   for (const replica of replicas) await replica.stop();
   await redis.stop();

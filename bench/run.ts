@@ -8,19 +8,17 @@
  * BENCH_ROUNDS, BENCH_SERVERS=a,b and BENCH_WORKLOADS=x,y to narrow a run (BENCH_WORKLOADS=br-get,br-range
  * runs only the precompressed-variant rows). See bench/README.md.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { findRuntime } from '../test/helpers/runtimes.ts';
+import { median as medianOf, recordSummary, type SummaryRow } from './lib/summary.ts';
+import { BENCH as HERE, freePort, has, PIN, REPO, sleep, startServer, stop, wrk as runWrk } from './lib/processes.ts';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..');
 const FIXTURES = path.join(REPO, '.bench-fixtures');
 const QUICK = process.env.BENCH_QUICK === '1';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 1 : 2));
@@ -246,6 +244,8 @@ interface ServerSpec {
   readonly ours: boolean;
   /** The workloads it runs when not all the main ones (a real stack's rows). */
   readonly workloads?: readonly string[];
+  /** Runs only when BENCH_SERVERS names it (a bench-only variant that shows what one rule costs). */
+  readonly optIn?: boolean;
 }
 
 const SERVER_SPECS: readonly ServerSpec[] = [
@@ -268,6 +268,8 @@ const SERVER_SPECS: readonly ServerSpec[] = [
   { name: 'bun-floor', ours: false },
   // Real stacks: ours and the peer behind the same middleware.
   ...STACKS_SERVERS(),
+  // rs-koa without the per-request root check (bench/servers.ts), named in BENCH_SERVERS to run.
+  { name: 'rs-koa/no-root-check', ours: true, optIn: true },
 ];
 
 /** [ours, peer]: the ratios printed, in this order. */
@@ -276,6 +278,7 @@ const RATIOS: readonly (readonly [string, string])[] = [
   ['rs-express', 'express-floor'],
   ['rs-koa', 'koa-static'],
   ['rs-koa', 'koa-floor'],
+  ['rs-koa/no-root-check', 'koa-floor'],
   ['rs-node', 'fastify'],
   ['rs-hono', 'hono.static'],
   ['rs-bun', 'bun.file'],
@@ -284,39 +287,6 @@ const RATIOS: readonly (readonly [string, string])[] = [
   ['rs-koa', 'nginx'],
   ['rs-node', 'nginx'],
 ];
-
-const children = new Set<ChildProcess>();
-
-function killAll(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  children.clear();
-}
-
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(128 + (os.constants.signals[signal] ?? 0));
-  });
-}
-
-/** Stops one child we started: SIGTERM (nginx's fast shutdown too), then SIGKILL after 3 s. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
-
-function has(bin: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
-}
 
 function nginxBin(): string | undefined {
   if (has('nginx')) return 'nginx';
@@ -352,45 +322,6 @@ function ensureTools(): void {
   }
 }
 
-/** CPU pinning: the load generator on core 0, each server on core 1, when there are two or more. */
-const PIN = has('taskset') && os.availableParallelism() >= 2;
-function pinned(cpu: number, argv: readonly string[]): [string, string[]] {
-  return PIN ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0] as string, argv.slice(1)];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`server did not listen on ${port} within ${timeoutMs} ms`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 interface Running {
   readonly port: number;
   readonly child: ChildProcess;
@@ -401,26 +332,8 @@ interface Running {
 
 async function startNode(name: string, root = FIXTURES): Promise<Running> {
   const port = await freePort();
-  const [cmd, args] = pinned(1, [
-    process.execPath,
-    '--import',
-    'tsx',
-    path.join(HERE, 'servers.ts'),
-    name,
-    String(port),
-    root,
-  ]);
-  const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout?.resume();
-  try {
-    await waitForPort(port, child);
-  } catch (err) {
-    await stop(child);
-    throw new Error(`${name}: ${(err as Error).message}\n${stderr.trim().split('\n').slice(0, 5).join('\n')}`);
-  }
+  const argv = [process.execPath, '--import', 'tsx', path.join(HERE, 'servers.ts'), name, String(port), root];
+  const { child } = await startServer({ name, argv, ready: port });
   return { port, child, memoryPid: () => child.pid as number, cleanup: () => {} };
 }
 
@@ -431,18 +344,8 @@ async function startBun(name: string): Promise<Running> {
   const bun = findRuntime('bun');
   if ('missing' in bun) throw new Error(bun.missing);
   const port = await freePort();
-  const [cmd, args] = pinned(1, [bun.path, path.join(HERE, 'bun-servers.ts'), name, String(port), FIXTURES]);
-  const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout?.resume();
-  try {
-    await waitForPort(port, child);
-  } catch (err) {
-    await stop(child);
-    throw new Error(`${name}: ${(err as Error).message}\n${stderr.trim().split('\n').slice(0, 5).join('\n')}`);
-  }
+  const argv = [bun.path, path.join(HERE, 'bun-servers.ts'), name, String(port), FIXTURES];
+  const { child } = await startServer({ name, argv, ready: port });
   return { port, child, memoryPid: () => child.pid as number, cleanup: () => {} };
 }
 
@@ -471,14 +374,12 @@ async function startNginx(bin: string): Promise<Running> {
       '}',
     ].join('\n'),
   );
-  const [cmd, args] = pinned(1, [bin, '-p', dir, '-e', `${dir}/error.log`, '-c', conf]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(child);
   const cleanup = (): void => fs.rmSync(dir, { recursive: true, force: true });
+  let child: ChildProcess;
   try {
-    await waitForPort(port, child);
+    const argv = [bin, '-p', dir, '-e', `${dir}/error.log`, '-c', conf];
+    ({ child } = await startServer({ name: 'nginx', argv, ready: port, quiet: true }));
   } catch (err) {
-    await stop(child);
     cleanup();
     throw err;
   }
@@ -740,29 +641,14 @@ async function wrk(
   v: Validators,
   seconds: number,
 ): Promise<{ rate: number; statusErrors: number }> {
-  const headerArgs = Object.entries(w.headers(v)).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
-  const [cmd, args] = pinned(0, [
-    'wrk',
-    '-t1',
-    `-c${w.connections}`,
-    `-d${seconds}s`,
-    '--timeout',
-    '30s',
-    '-s',
-    path.join(HERE, 'wrk-report.lua'),
-    ...headerArgs,
-    `http://127.0.0.1:${port}/${w.file}`,
-  ]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  children.delete(child);
-  const line = /WRK_JSON (\{.*\})/.exec(out)?.[1];
-  if (line === undefined) throw new Error(`wrk printed no summary:\n${out}`);
-  const s = JSON.parse(line) as { requests: number; bytes: number; duration_us: number; status_errors: number };
+  const s = await runWrk({
+    url: `http://127.0.0.1:${port}/${w.file}`,
+    connections: w.connections,
+    seconds,
+    script: path.join(HERE, 'wrk-report.lua'),
+    headers: w.headers(v),
+    timeoutSeconds: 30,
+  });
   const secs = s.duration_us / 1e6;
   return { rate: w.unit === 'req/s' ? s.requests / secs : s.bytes / secs / 1e6, statusErrors: s.status_errors };
 }
@@ -1254,12 +1140,74 @@ function roundsReport(results: readonly ServerResult[], workloads: readonly Work
   return out;
 }
 
+/** The comparisons bench/summary.ts gathers: each adapter against its floor, the fetch adapter on its hosts. */
+const SUMMARY: readonly {
+  ours: string;
+  against: string;
+  workloads: readonly string[];
+  target: (id: string) => string;
+}[] = [
+  { ours: 'rs-koa', against: 'koa-floor', workloads: ['304', 'if-range'], target: () => '>= 0.9x' },
+  { ours: 'rs-express', against: 'express-floor', workloads: ['304', 'if-range'], target: () => '>= 0.9x' },
+  {
+    ours: 'rs-koa/no-root-check',
+    against: 'koa-floor',
+    workloads: ['304', 'if-range'],
+    target: () => 'informational (the root check removed)',
+  },
+  {
+    ours: 'rs-hono',
+    against: 'hono.static',
+    workloads: ['get-4k', 'range', '304', 'stream-c1'],
+    target: (id) => (id === 'stream-c1' ? 'informational' : '>= 1.0x'),
+  },
+  {
+    ours: 'rs-bun',
+    against: 'bun.file',
+    workloads: ['get-4k', 'range', '304', 'stream-c1'],
+    target: () => 'informational',
+  },
+  {
+    ours: 'rs-bun',
+    against: 'bun-floor',
+    workloads: ['get-4k', 'range', '304', 'stream-c1'],
+    target: () => 'informational',
+  },
+];
+
+function summaryRows(results: readonly ServerResult[], workloads: readonly Workload[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  for (const pair of SUMMARY) {
+    const ours = results.find((r) => r.name === pair.ours);
+    const against = results.find((r) => r.name === pair.against);
+    for (const id of pair.workloads) {
+      const w = workloads.find((x) => x.id === id);
+      const a = ours?.cells.get(id);
+      const b = against?.cells.get(id);
+      if (w === undefined || a === undefined || b === undefined) continue;
+      const ma = medianOf(a.rates);
+      const mb = medianOf(b.rates);
+      const wrong = !b.probe.ok ? ` (${pair.against} answered ${b.probe.status}, wrongly)` : '';
+      rows.push({
+        comparison: `${w.label}: ${pair.ours} / ${pair.against}${wrong}${a.probe.ok ? '' : ' (ours wrong!)'}`,
+        ours: ma === undefined ? 'n/a' : fmtRate(ma, w.unit),
+        against: mb === undefined ? 'n/a' : fmtRate(mb, w.unit),
+        ratio: ma === undefined || mb === undefined || mb === 0 ? undefined : ma / mb,
+        target: pair.target(id),
+      });
+    }
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   ensureTools();
   if (!has('wrk')) throw new Error('wrk is required (apt-get install wrk)');
   const serverFilter = only('BENCH_SERVERS');
   const workloadFilter = only('BENCH_WORKLOADS');
-  const specs = SERVER_SPECS.filter((s) => serverFilter === undefined || serverFilter.includes(s.name));
+  const specs = SERVER_SPECS.filter((s) =>
+    serverFilter === undefined ? s.optIn !== true : serverFilter.includes(s.name),
+  );
   const workloads = [...WORKLOADS, ...STACK_WORKLOADS].filter(
     (w) => workloadFilter === undefined || workloadFilter.includes(w.id),
   );
@@ -1268,12 +1216,12 @@ async function main(): Promise<void> {
     const results = await benchAll(specs, workloads);
     console.log('');
     console.log(report(results, workloads));
+    recordSummary('http', summaryRows(results, workloads));
   }
   await benchPrecompressed(serverFilter, workloadFilter);
 }
 
 main().catch((err: unknown) => {
   console.error(err);
-  killAll();
-  process.exit(1);
+  process.exit(1); // the library's exit handler stops every child still running
 });

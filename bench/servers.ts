@@ -5,10 +5,12 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 
-type Start = (root: string, port: number) => Promise<http.Server | void>;
+type Start = (root: string, port: number) => Promise<http.Server | http2.Http2SecureServer | void>;
 
 function listen(server: http.Server, port: number): Promise<http.Server> {
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
@@ -254,6 +256,14 @@ export const SERVERS: Record<string, Start> = {
     app.use(rangeServe(root));
     return listen(http.createServer(app.callback()), port);
   },
+  // Bench-only, not a product setting: rs-koa with the per-request check that the root still resolves to
+  // itself (`realpathSync.native`, the only caller of it in the core) made free, so bench/README.md can
+  // show what that rule costs the 304. Nothing else in this process resolves paths synchronously.
+  async 'rs-koa/no-root-check'(root, port) {
+    const server = await SERVERS['rs-koa']?.(root, port);
+    fs.realpathSync.native = ((p: string) => p) as typeof fs.realpathSync.native;
+    return server;
+  },
   async 'rs-node'(root, port) {
     // The core on plain node:http: a route table of its own, then openFile + serveRepresentation.
     const { openFile, serveRepresentation } = await import('@range-serve/core');
@@ -353,11 +363,36 @@ export const PRECOMPRESSED_SERVERS: Record<string, Start> = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------------
+// HTTP/2 (bench/h2.ts): Koa 3 + range-serve on `http2.createSecureServer({ allowHTTP1: true })` with the
+// test suites' self-signed certificate, so one server answers HTTP/2 and HTTP/1.1 over the same TLS.
+
+const TLS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/helpers/tls');
+
+export const H2_SERVERS: Record<string, Start> = {
+  async 'rs-koa-h2'(root, port) {
+    const { default: Koa } = await import('koa');
+    const { rangeServe } = await import('@range-serve/koa');
+    const app = new Koa();
+    app.use(rangeServe(root));
+    const server = http2.createSecureServer(
+      {
+        allowHTTP1: true,
+        key: fs.readFileSync(path.join(TLS_DIR, 'localhost-key.pem')),
+        cert: fs.readFileSync(path.join(TLS_DIR, 'localhost-cert.pem')),
+      },
+      app.callback(),
+    );
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    return server;
+  },
+};
+
 async function main(): Promise<void> {
   const [name, port, root] = process.argv.slice(2);
-  const start = name === undefined ? undefined : (SERVERS[name] ?? PRECOMPRESSED_SERVERS[name]);
+  const start = name === undefined ? undefined : (SERVERS[name] ?? PRECOMPRESSED_SERVERS[name] ?? H2_SERVERS[name]);
   if (start === undefined || port === undefined || root === undefined) {
-    const names = [...Object.keys(SERVERS), ...Object.keys(PRECOMPRESSED_SERVERS)];
+    const names = [...Object.keys(SERVERS), ...Object.keys(PRECOMPRESSED_SERVERS), ...Object.keys(H2_SERVERS)];
     console.error(`usage: servers.ts ${names.join('|')} PORT ROOT`);
     process.exit(2);
   }

@@ -13,17 +13,16 @@
  * (default 3), UPLOAD_BENCH_SECONDS (default 3, for the rate rows), UPLOAD_BENCH_SERVERS=a,b,
  * UPLOAD_BENCH_ROWS=one-patch,chunked,parallel,finalize,create,head. See bench/README.md, "Uploads".
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { median as medianOf, recordSummary } from './lib/summary.ts';
+import { BENCH as HERE, freePort, PIN, startServer, stop as stopChild, wrk } from './lib/processes.ts';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.UPLOAD_BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.UPLOAD_BENCH_SECONDS ?? (QUICK ? 2 : 3));
@@ -86,40 +85,6 @@ const ROWS = ALL_ROWS.filter((r) => only('UPLOAD_BENCH_ROWS')?.includes(r.id) ??
 // ---------------------------------------------------------------------------------------------------
 // Processes
 
-const children = new Set<ChildProcess>();
-function killAll(): void {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  children.clear();
-}
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(128 + (os.constants.signals[signal] ?? 0));
-  });
-}
-
-function has(bin: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
-}
-
-/** Servers on cpu 1, this process (the clients) on cpu 0, when there are two cores. */
-const PIN = has('taskset') && os.availableParallelism() >= 2;
-function pinned(cpu: number, argv: readonly string[]): [string, string[]] {
-  return PIN ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0] as string, argv.slice(1)];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 interface Running {
   readonly name: string;
   readonly port: number;
@@ -130,7 +95,7 @@ interface Running {
 async function start(name: string, directory: string): Promise<Running> {
   const port = await freePort();
   fs.mkdirSync(directory, { recursive: true });
-  const [cmd, args] = pinned(1, [
+  const argv = [
     process.execPath,
     '--import',
     'tsx',
@@ -138,40 +103,13 @@ async function start(name: string, directory: string): Promise<Running> {
     name,
     String(port),
     directory,
-  ]);
-  const child = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const ready = await new Promise<boolean>((resolve) => {
-    let out = '';
-    const timer = setTimeout(() => resolve(false), 30_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready')) {
-        clearTimeout(timer);
-        resolve(true);
-      }
-    });
-    child.once('exit', () => resolve(false));
-  });
-  if (!ready) {
-    child.kill('SIGKILL');
-    throw new Error(`${name} did not start: ${stderr.trim().split('\n').slice(0, 5).join('\n')}`);
-  }
+  ];
+  const { child } = await startServer({ name, argv, ready: 'stdout' });
   return { name, port, directory, child };
 }
 
-async function stop(running: Running): Promise<void> {
-  const { child } = running;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.delete(child);
+function stop(running: Running): Promise<void> {
+  return stopChild(running.child);
 }
 
 /** Removes every upload the server stored. */
@@ -392,19 +330,12 @@ function verifyStored(directory: string, location: string): void {
 
 /** Creations per second: wrk with POST requests over CONNECTIONS connections. */
 async function creations(port: number): Promise<number> {
-  const [cmd, args] = pinned(0, [
-    'wrk',
-    '-t1',
-    `-c${CONNECTIONS}`,
-    `-d${SECONDS}s`,
-    '-s',
-    path.join(HERE, 'upload-create.lua'),
-    `http://127.0.0.1:${port}/files`,
-  ]);
-  const out = spawnSync(cmd, args, { encoding: 'utf8' });
-  const line = /WRK_JSON (\{.*\})/.exec(out.stdout)?.[1];
-  if (line === undefined) throw new Error(`wrk: ${out.stderr || out.stdout}`);
-  const r = JSON.parse(line) as { requests: number; duration_us: number; status_errors: number; timeout: number };
+  const r = await wrk({
+    url: `http://127.0.0.1:${port}/files`,
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    script: path.join(HERE, 'upload-create.lua'),
+  });
   if (r.status_errors > 0) throw new Error(`${r.status_errors} creations were refused`);
   return r.requests / (r.duration_us / 1e6);
 }
@@ -579,6 +510,26 @@ async function main(): Promise<void> {
       ),
     );
   }
+  // Parallel parts against one stream, per server, for bench/summary.ts.
+  recordSummary(
+    'uploads',
+    SERVERS.flatMap((server) => {
+      const parts = results.get(`parallel/${server}`) ?? [];
+      const one = results.get(`one-patch/${server}`) ?? [];
+      if (parts.length === 0 || one.length === 0) return [];
+      const a = medianOf(parts) as number;
+      const b = medianOf(one) as number;
+      return [
+        {
+          comparison: `${server}: 1 GiB in ${PARTS} parallel parts, concatenated / in one PATCH`,
+          ours: rate(a, 'MB/s'),
+          against: rate(b, 'MB/s'),
+          ratio: a / b,
+          target: 'informational (fsync-bound disk)',
+        },
+      ];
+    }),
+  );
   console.log(
     `\nThe disk (same directory, this process): 1 GiB with an fdatasync after every 8 MiB ${cell(
       ceilings.map((c) => c.perChunk),
