@@ -153,7 +153,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
  * (as the upload engine gives them) never reach `res.getHeader`, so the call's fields are noted too.
  * Installed first, before any middleware, and passed straight through.
  */
-function recordHead(res: ServerResponse): (name: string) => string | undefined {
+export function recordHead(res: ServerResponse): (name: string) => string | undefined {
   let given: OutgoingHttpHeaders = {};
   const writeHead = res.writeHead;
   res.writeHead = function (this: ServerResponse, ...args: unknown[]) {

@@ -23,7 +23,7 @@ import express from 'express';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import type { BrowserContext, Page } from 'playwright-core';
-import { VENDOR } from '../../examples/app.ts';
+import { recordHead, VENDOR } from '../../examples/app.ts';
 import type { RunningServer } from '../conformance/scenarios.ts';
 import { listen } from '../helpers/server.ts';
 import { launchChromium } from './browser.ts';
@@ -58,26 +58,15 @@ interface Logged {
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * `listener` with every answer logged once its connection is done with it. The engine gives its fields to
- * `res.writeHead(status, fields)`, which `res.getHeader` does not always see, so those are noted too.
+ * `listener` with every answer logged once its connection is done with it, its fields read through the
+ * demo's `recordHead` (the engine gives its fields to `res.writeHead(status, fields)`, which
+ * `res.getHeader` does not always see).
  */
 function logged(listener: Listener, log: Logged[]): Listener {
   return (req, res) => {
-    let given: Record<string, unknown> = {};
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      const fields = args.at(-1);
-      if (typeof fields === 'object' && fields !== null && !Array.isArray(fields)) {
-        given = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k.toLowerCase(), v]));
-      }
-      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-    } as ServerResponse['writeHead'];
+    const field = recordHead(res);
     const url = req.url ?? '';
     res.once('close', () => {
-      const field = (name: string) => {
-        const value = res.getHeader(name) ?? given[name];
-        return value === undefined ? undefined : String(value);
-      };
       const one = (name: string) => {
         const value = req.headers[name];
         return typeof value === 'string' ? value : undefined;
