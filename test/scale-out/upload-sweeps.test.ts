@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -40,21 +41,63 @@ interface Command {
   readonly args: readonly string[];
 }
 
-/** Every command Redis runs from now on, as MONITOR reports it. */
+/**
+ * Every command Redis runs from now on, as MONITOR reports it, read on a plain socket: ioredis's own
+ * `monitor()` can fail with "Command queue state error" when a monitored line arrives with its reply
+ * to MONITOR (seen in CI), and a client left reconnecting keeps the test process alive.
+ */
 async function monitor(): Promise<{ readonly commands: Command[]; stop(): Promise<void> }> {
-  const client = new Redis(redis.url);
+  const socket = net.connect(redis.port, '127.0.0.1');
   const commands: Command[] = [];
-  const watching = await client.monitor();
-  watching.on('monitor', (time: string, args: string[], source: string) => {
-    commands.push({ time: Number(time) * 1000, source, args });
+  let pending = '';
+  let started!: () => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    started = resolve;
+    socket.once('error', reject);
   });
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    pending += chunk;
+    let end: number;
+    while ((end = pending.indexOf('\r\n')) !== -1) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 2);
+      if (line === '+OK') started();
+      else {
+        const command = monitoredCommand(line);
+        if (command !== undefined) commands.push(command);
+      }
+    }
+  });
+  socket.write('MONITOR\r\n');
+  await ready;
+  socket.on('error', () => {});
   return {
     commands,
-    stop: async () => {
-      watching.disconnect();
-      client.disconnect();
-    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (socket.closed) return resolve();
+        socket.once('close', () => resolve());
+        socket.destroy();
+      }),
   };
+}
+
+/** One MONITOR line (`+1700000000.123456 [0 127.0.0.1:5000] "SET" "k" "v"`) as a command, its words unescaped. */
+function monitoredCommand(line: string): Command | undefined {
+  const head = /^\+(\d+\.\d+) \[\d+ ([^\]]+)\] /.exec(line);
+  if (head === null) return undefined;
+  const args: string[] = [];
+  for (const word of line.slice(head[0].length).matchAll(/"((?:[^"\\]|\\.)*)"/g)) {
+    args.push(
+      (word[1] ?? '').replace(/\\(x[0-9a-f]{2}|.)/g, (_, escaped: string) =>
+        escaped.length === 3
+          ? String.fromCharCode(parseInt(escaped.slice(1), 16))
+          : (({ n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' } as Record<string, string>)[escaped] ?? escaped),
+      ),
+    );
+  }
+  return { time: Number(head[1]) * 1000, source: head[2] as string, args };
 }
 
 /** The pid of the process behind each of its connections to Redis, by the connection's local address (`ss`). */
