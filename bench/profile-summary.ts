@@ -32,33 +32,12 @@ function frameName(node: ProfileNode): string {
   return `${name} ${where}:${lineNumber + 1}`;
 }
 
-/** Self and total microseconds of every node, from the samples and their time deltas. */
-export function summarise(profile: Profile): { self: Map<string, number>; totalUs: number } {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
-  const totalUs = new Map<number, number>();
-  const total = (id: number): number => {
-    const cached = totalUs.get(id);
-    if (cached !== undefined) return cached;
-    const node = byId.get(id);
-    let t = selfUs.get(id) ?? 0;
-    for (const child of node?.children ?? []) t += total(child);
-    totalUs.set(id, t);
-    return t;
-  };
-  const root = profile.nodes[0] as ProfileNode;
-  total(root.id);
-  const self = new Map<string, number>();
-  for (const node of profile.nodes) {
-    const name = frameName(node);
-    self.set(name, (self.get(name) ?? 0) + (selfUs.get(node.id) ?? 0));
-  }
-  return { self, totalUs: total(root.id) };
-}
-
-/** The call tree's paths by total time, children of at least `minUs`, indented, at most `depth` deep. */
-function treeLines(profile: Profile, scale: (us: number) => string, minUs: number, depth: number): string[] {
+/** Each node by id, its self time, and its total time (itself and every descendant), in microseconds. */
+function nodeTimes(profile: Profile): {
+  readonly byId: ReadonlyMap<number, ProfileNode>;
+  readonly selfUs: ReadonlyMap<number, number>;
+  readonly total: (id: number) => number;
+} {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
@@ -67,10 +46,27 @@ function treeLines(profile: Profile, scale: (us: number) => string, minUs: numbe
     let t = memo.get(id);
     if (t !== undefined) return t;
     t = selfUs.get(id) ?? 0;
-    for (const c of byId.get(id)?.children ?? []) t += total(c);
+    for (const child of byId.get(id)?.children ?? []) t += total(child);
     memo.set(id, t);
     return t;
   };
+  return { byId, selfUs, total };
+}
+
+/** Self microseconds by function (nodes of one function summed) and the whole profile's total. */
+export function summarise(profile: Profile): { self: Map<string, number>; totalUs: number } {
+  const { selfUs, total } = nodeTimes(profile);
+  const self = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const name = frameName(node);
+    self.set(name, (self.get(name) ?? 0) + (selfUs.get(node.id) ?? 0));
+  }
+  return { self, totalUs: total((profile.nodes[0] as ProfileNode).id) };
+}
+
+/** The call tree's paths by total time, children of at least `minUs`, indented, at most `depth` deep. */
+function treeLines(profile: Profile, scale: (us: number) => string, minUs: number, depth: number): string[] {
+  const { byId, total } = nodeTimes(profile);
   const lines: string[] = [];
   const walk = (id: number, level: number): void => {
     const node = byId.get(id) as ProfileNode;
